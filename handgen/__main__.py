@@ -1,0 +1,7 @@
+"""`python -m handgen ...`: see handgen.cli."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""One self-describing checkpoint format for every model family, written atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .gan import GAN, GANConfig
+from .vae import VAE, VAEConfig
+
+FORMAT_VERSION = 1
+
+# kind -> (config class, model class); a model is rebuilt from its config alone
+MODEL_KINDS: dict[str, tuple[type, type]] = {
+    "vae": (VAEConfig, VAE),
+    "gan": (GANConfig, GAN),
+}
+
+# config fields that may change between a run and its resumption
+RESUMABLE_FIELDS = {"epochs"}
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be read, or belongs to a different run."""
+
+
+def register_kind(kind: str, config_class: type, model_class: type) -> None:
+    """Let another module (the classifier) use the same checkpoint format."""
+    MODEL_KINDS[kind] = (config_class, model_class)
+
+
+def kind_of(model: nn.Module) -> str:
+    for kind, (_, model_class) in MODEL_KINDS.items():
+        if isinstance(model, model_class):
+            return kind
+    raise CheckpointError(f"no checkpoint kind registered for {type(model).__name__}")
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any, *, epoch: int,
+                    history: list[dict[str, float]], optimizers: dict[str, torch.optim.Optimizer],
+                    rng_state: torch.Tensor | None = None) -> None:
+    """Write {model, optimizers, config, epoch, history, version} to a temporary file, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "version": FORMAT_VERSION,
+        "kind": kind_of(model),
+        "config": dataclasses.asdict(config),
+        "epoch": epoch,
+        "history": history,
+        "model": model.state_dict(),
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "rng_state": rng_state if rng_state is not None else torch.get_rng_state(),
+    }
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw checkpoint dictionary, loaded safely on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged file
+        raise CheckpointError(f"checkpoint {path} cannot be read: {error}") from error
+    if not isinstance(state, dict) or state.get("version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} is not a handgen checkpoint (version {FORMAT_VERSION})")
+    return state
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, Any]:
+    """Rebuild the model of a checkpoint from its config and weights; returns (model, config)."""
+    state = read_checkpoint(path)
+    config_class, model_class = MODEL_KINDS[state["kind"]]
+    config = config_class(**state["config"])
+    model = model_class(config)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), config
+
+
+def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: Any) -> None:
+    """Refuse to resume from a checkpoint of another model kind or another configuration."""
+    if state["kind"] != kind_of(model):
+        raise CheckpointError(f"checkpoint {path} holds a {state['kind']} model, not a {kind_of(model)}; "
+                              "choose another checkpoint path")
+    current = dataclasses.asdict(config)
+    changed = [f"{key}: {state['config'].get(key)!r} -> {value!r}" for key, value in current.items()
+               if key not in RESUMABLE_FIELDS and state["config"].get(key) != value]
+    if changed:
+        raise CheckpointError(f"checkpoint {path} belongs to a run with another config ({'; '.join(changed)}); "
+                              "choose another checkpoint path or delete it to start afresh")

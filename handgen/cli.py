@@ -1,0 +1,114 @@
+"""Command line: `python -m handgen {train-vae,train-gan,sample} ...`.
+
+Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key
+share one name (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+
+from .checkpoint import CheckpointError, load_model
+from .data import DataError, holdout_split, load_folder
+from .gan import GAN, GANConfig
+from .runtime import pick_device
+from .sample import OutputFolderError, sample_to_folder
+from .train import TrainingDiverged, train_gan, train_vae
+from .vae import VAE, VAEConfig
+
+GENERATOR_DATA = "real_hands"
+HOLDOUT_IMAGES = 500  # real hands kept out of generator training, for evaluation only
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """One `--field-name` flag per dataclass field, typed and defaulted from the dataclass."""
+    group = parser.add_argument_group(f"{config_class.__name__} fields")
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type in ("bool", bool):
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(str(field.type), str)
+            group.add_argument(flag, dest=field.name, type=kind, default=field.default,
+                               help=f"default {field.default}")
+
+
+def config_from_args(config_class: type, args: argparse.Namespace):
+    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+
+
+def generator_training_images(args: argparse.Namespace):
+    """Real hands minus the fixed evaluation hold-out, as uint8 (N, 1, 32, 32)."""
+    data = load_folder(GENERATOR_DATA, args.data)
+    train_indices, _ = holdout_split(len(data), min(HOLDOUT_IMAGES, len(data) // 10))
+    print(f"{data.folder}: {len(data)} images, {len(train_indices)} used for training")
+    return data.images[train_indices]
+
+
+def run_train_vae(args: argparse.Namespace) -> None:
+    config = config_from_args(VAEConfig, args)
+    history = train_vae(VAE(config), generator_training_images(args), config, checkpoint=args.checkpoint,
+                        device=pick_device(args.device))
+    print(f"VAE trained for {len(history)} epochs; checkpoint {args.checkpoint}")
+
+
+def run_train_gan(args: argparse.Namespace) -> None:
+    config = config_from_args(GANConfig, args)
+    history = train_gan(GAN(config), generator_training_images(args), config, checkpoint=args.checkpoint,
+                        device=pick_device(args.device))
+    print(f"GAN trained for {len(history)} epochs; checkpoint {args.checkpoint}")
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    model, _ = load_model(args.checkpoint, pick_device(args.device))
+    paths = sample_to_folder(model, args.out, n=args.n, seed=args.seed)
+    print(f"wrote {len(paths)} images to {args.out}")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m handgen", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, config_class, run, default_checkpoint in [
+        ("train-vae", VAEConfig, run_train_vae, "runs/vae.pt"),
+        ("train-gan", GANConfig, run_train_gan, "runs/gan.pt"),
+    ]:
+        sub = commands.add_parser(name, help=f"train the {name[6:].upper()} on real hands (resumes from --checkpoint)")
+        sub.add_argument("--data", help=f"folder of real hands (default: look up '{GENERATOR_DATA}')")
+        sub.add_argument("--checkpoint", default=default_checkpoint, help="saved every epoch; resumed if present")
+        sub.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+        add_config_flags(sub, config_class)
+        sub.set_defaults(run=run)
+    sub = commands.add_parser("sample", help="write n generated JPEGs from a checkpoint into a folder")
+    sub.add_argument("--checkpoint", required=True, help="a VAE or GAN checkpoint")
+    sub.add_argument("--out", required=True, help="target folder, e.g. VAE_hands")
+    sub.add_argument("--n", type=positive_int, default=300)
+    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--device", choices=["cpu", "cuda"])
+    sub.set_defaults(run=run_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns 0 on success, 1 on a data/checkpoint/output error, 2 on bad arguments."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], None] = args.run
+    try:
+        run(args)
+    except (DataError, CheckpointError, OutputFolderError, TrainingDiverged, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

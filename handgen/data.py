@@ -1,0 +1,170 @@
+"""Finding, decoding and holding the hand images.
+
+Every image that enters handgen (training or prediction) passes through `decode_image`, so the
+same rules apply everywhere:
+
+* colour images become grayscale (Pillow's ITU-R 601-2 luma, mode "L");
+* an image that is not 32x32 is resized to 32x32 with bilinear filtering (aspect ratio is not
+  kept: the odd 32x24 and 10x32 files in the wild are squashed or broken 32x32 images);
+* a file that Pillow cannot decode (text, zip, truncated JPEG, empty file) is skipped with a
+  warning naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SIZE = 32
+CHANNELS = 1
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+DATA_ENV = "HANDGEN_DATA"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DataError(Exception):
+    """A data folder is missing, empty, or holds no readable image."""
+
+
+class SkippedFileWarning(UserWarning):
+    """A file in an image folder could not be decoded and was left out."""
+
+
+@dataclass
+class ImageSet:
+    """Decoded images of one folder: `images` uint8 (N, 1, 32, 32), `names` the file names."""
+
+    images: torch.Tensor
+    names: list[str]
+    folder: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # file name -> reason
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, indices) -> ImageSet:
+        """The images at `indices` (a sequence or tensor of ints), same folder."""
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        return ImageSet(self.images[indices], [self.names[i] for i in indices.tolist()], self.folder)
+
+
+def search_roots() -> list[Path]:
+    """Where a folder name is looked for, in order: cwd, project root, $HANDGEN_DATA, ../shared/hands."""
+    roots = [Path.cwd(), PROJECT_ROOT]
+    if os.environ.get(DATA_ENV):
+        roots.append(Path(os.environ[DATA_ENV]))
+    roots += [Path.cwd().parent / "shared" / "hands", PROJECT_ROOT.parent / "shared" / "hands"]
+    unique = []
+    for root in roots:
+        if root.resolve() not in [r.resolve() for r in unique]:
+            unique.append(root)
+    return unique
+
+
+def find_folder(name: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
+    """The data folder `name`: `path` if given, else the first of `search_roots()` that holds it."""
+    if path is not None:
+        candidates = [Path(path)]
+    elif Path(name).is_absolute():
+        candidates = [Path(name)]
+    else:
+        candidates = [root / name for root in search_roots()]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    looked = "\n  ".join(str(c) for c in candidates)
+    raise DataError(
+        f"image folder '{name}' not found; looked in:\n  {looked}\n"
+        f"Pass its path explicitly or set ${DATA_ENV} to the folder that holds it."
+    )
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """One image file as uint8 (32, 32) grayscale; raises ValueError with the reason if unreadable."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L")
+            if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+                image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except UnidentifiedImageError:
+        size = path.stat().st_size
+        reason = "empty file" if size == 0 else f"not an image ({_sniff(path)}, {size} bytes)"
+        raise ValueError(reason) from None
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"corrupt image: {error}") from None
+
+
+def _sniff(path: Path) -> str:
+    """A short guess of what a non-image file is, for the warning."""
+    head = path.read_bytes()[:4]
+    if head.startswith(b"PK"):
+        return "zip archive"
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "text"
+    return "unknown format"
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    """Files of `folder` with an image suffix, sorted by name (hidden files ignored)."""
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def load_folder(name: str | os.PathLike, path: str | os.PathLike | None = None, *,
+                warn: bool = True) -> ImageSet:
+    """Decode every image of a folder once into an `ImageSet`; unreadable files are skipped."""
+    folder = find_folder(name, path)
+    files = list_image_files(folder)
+    if not files:
+        raise DataError(f"image folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    arrays, names, skipped = [], [], {}
+    for file in files:
+        try:
+            arrays.append(decode_image(file))
+            names.append(file.name)
+        except ValueError as error:
+            skipped[file.name] = str(error)
+            if warn:
+                warnings.warn(f"skipped {file}: {error}", SkippedFileWarning, stacklevel=2)
+    if not arrays:
+        raise DataError(f"image folder {folder}: none of its {len(files)} files could be decoded")
+    if skipped and warn:
+        warnings.warn(f"{folder}: skipped {len(skipped)} of {len(files)} files", SkippedFileWarning,
+                      stacklevel=2)
+    images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, 32, 32) uint8
+    return ImageSet(images, names, folder, skipped)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], same shape."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255] with rounding; values outside the range saturate."""
+    return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def check_image_batch(images: torch.Tensor) -> None:
+    """Raise a clear error unless `images` is (B, 1, 32, 32)."""
+    expected = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(f"expected images of shape (B, {CHANNELS}, {IMAGE_SIZE}, {IMAGE_SIZE}), "
+                         f"got {tuple(images.shape)}")
+
+
+def holdout_split(n_images: int, n_holdout: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, holdout) of a fixed random split; holdout images never train a generator."""
+    if not 0 <= n_holdout < n_images:
+        raise ValueError(f"n_holdout={n_holdout} must be in [0, {n_images})")
+    order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed))
+    return order[n_holdout:].sort().values, order[:n_holdout].sort().values

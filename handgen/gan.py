@@ -1,0 +1,164 @@
+"""DCGAN-family generator and discriminator for 1x32x32 hands, their losses and augmentation.
+
+Choices (measured in `GenAI Models.ipynb`): a DCGAN generator (transposed convs, batch norm);
+a discriminator with spectral normalisation so it cannot overpower the generator; hinge loss;
+an exponential moving average (EMA) of the generator weights for sampling; and optional
+differentiable augmentation (DiffAugment: random translation and brightness/contrast applied to
+real and fake alike) against discriminator over-fitting on 7500 images.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .data import CHANNELS, check_image_batch
+from .runtime import seeded
+
+
+@dataclass
+class GANConfig:
+    latent_dim: int = 128       # size of z
+    width: int = 64             # base channel count of both networks
+    loss: str = "hinge"         # "hinge" or "nonsaturating"
+    spectral_norm: bool = True  # spectral normalisation in the discriminator
+    augment: bool = True        # DiffAugment on discriminator inputs
+    ema_decay: float = 0.999    # generator weight averaging; 0 disables
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    beta1: float = 0.0          # Adam betas; 0.0/0.9 suits spectrally normalised GANs
+    beta2: float = 0.9
+    batch_size: int = 64
+    epochs: int = 20
+    seed: int = 0
+
+
+def _unchanged(layer: nn.Module) -> nn.Module:
+    return layer
+
+
+class Generator(nn.Module):
+    """z (B, latent_dim) -> image (B, 1, 32, 32) in [-1, 1]."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        w = config.width
+        self.latent_dim = config.latent_dim
+        self.project = nn.Linear(config.latent_dim, 4 * w * 4 * 4, bias=False)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),                              # (B, 4w, 4, 4)
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w),
+            nn.ReLU(inplace=True),                                                     # (B, 2w, 8, 8)
+            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w),
+            nn.ReLU(inplace=True),                                                     # (B, w, 16, 16)
+            nn.ConvTranspose2d(w, CHANNELS, 4, 2, 1), nn.Tanh(),                       # (B, 1, 32, 32)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(self.project(z).view(z.shape[0], -1, 4, 4))
+
+
+class Discriminator(nn.Module):
+    """Image (B, 1, 32, 32) -> realness score (B,), unbounded."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        w = config.width
+        norm = spectral_norm if config.spectral_norm else _unchanged
+        self.body = nn.Sequential(
+            norm(nn.Conv2d(CHANNELS, w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),   # (B, w, 16, 16)
+            norm(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),      # (B, 2w, 8, 8)
+            norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),  # (B, 4w, 4, 4)
+            nn.Flatten(),
+            norm(nn.Linear(4 * w * 4 * 4, 1)),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        check_image_batch(images)
+        return self.body(images).squeeze(1)
+
+
+def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, loss: str) -> torch.Tensor:
+    """Loss of D for scores on real and generated images."""
+    if loss == "hinge":
+        return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+    if loss == "nonsaturating":
+        return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
+    raise ValueError(f"unknown GAN loss {loss!r}; use 'hinge' or 'nonsaturating'")
+
+
+def generator_loss(fake_scores: torch.Tensor, loss: str) -> torch.Tensor:
+    """Loss of G for D's scores on its images."""
+    if loss == "hinge":
+        return -fake_scores.mean()
+    if loss == "nonsaturating":
+        return F.softplus(-fake_scores).mean()
+    raise ValueError(f"unknown GAN loss {loss!r}; use 'hinge' or 'nonsaturating'")
+
+
+def diff_augment(images: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
+    """Random per-image translation (black fill) and brightness/contrast jitter, differentiable."""
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (max_shift,) * 4, value=-1.0)
+    dy = torch.randint(0, 2 * max_shift + 1, (batch, 1, 1), device=images.device)
+    dx = torch.randint(0, 2 * max_shift + 1, (batch, 1, 1), device=images.device)
+    rows = torch.arange(height, device=images.device).view(1, -1, 1) + dy    # (B, H, 1)
+    cols = torch.arange(width, device=images.device).view(1, 1, -1) + dx     # (B, 1, W)
+    index = torch.arange(batch, device=images.device).view(-1, 1, 1)
+    images = padded[index, :, rows, cols].permute(0, 3, 1, 2)               # (B, C, H, W)
+    brightness = (torch.rand(batch, 1, 1, 1, device=images.device) - 0.5) * 0.4
+    contrast = torch.rand(batch, 1, 1, 1, device=images.device) * 0.5 + 0.75
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    return (images - mean) * contrast + mean + brightness
+
+
+class GAN(nn.Module):
+    """Generator, discriminator and the EMA generator used for sampling; weights drawn from config.seed."""
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.latent_dim = config.latent_dim
+        with seeded(config.seed):
+            self.generator = Generator(config)
+            self.discriminator = Discriminator(config)
+        self.ema = copy.deepcopy(self.generator).requires_grad_(False)  # weight average of G
+
+    def sampler(self) -> Generator:
+        """The generator whose samples we show: the EMA one unless EMA is off."""
+        return self.ema if self.config.ema_decay > 0 else self.generator
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> images (B, 1, 32, 32) in [-1, 1]."""
+        return self.sampler()(z)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """ema <- decay * ema + (1 - decay) * model, with a warm-up so early steps follow the model."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for ema_param, param in zip(ema.parameters(), model.parameters()):
+        ema_param.lerp_(param, 1.0 - decay)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: Generator, batches: int = 16, batch_size: int = 128,
+                          seed: int = 0) -> None:
+    """Re-estimate BN running statistics for these (averaged) weights, so eval-mode samples match."""
+    device = next(generator.parameters()).device
+    noise = torch.Generator(device="cpu").manual_seed(seed)
+    norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches below
+    generator.train()
+    for _ in range(batches):
+        generator(torch.randn(batch_size, generator.latent_dim, generator=noise).to(device))
+    for norm in norms:
+        norm.momentum = 0.1
+    generator.eval()

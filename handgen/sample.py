@@ -1,0 +1,114 @@
+"""Drawing images from a trained generator and writing them as JPEG sets.
+
+The JPEGs are written exactly like the real hands (Pillow defaults: baseline, quality 75, 4:2:0
+tables, mode "L"), so the file format carries no signal a detector could pick up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .data import to_uint8
+
+JPEG_QUALITY = 75  # Pillow's default, as in the real data
+
+
+class OutputFolderError(Exception):
+    """The target folder holds files handgen did not write; nothing was changed."""
+
+
+@torch.inference_mode()
+def generate(model: nn.Module, n: int, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """n images uint8 (n, 1, 32, 32) from `model.generate(z)`, z ~ N(0, I) drawn from `seed` on CPU."""
+    device = next(model.parameters()).device
+    noise = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.latent_dim, generator=noise)
+    was_training = model.training
+    model.eval()
+    images = [to_uint8(model.generate(chunk.to(device))).cpu() for chunk in z.split(batch_size)]
+    model.train(was_training)
+    return torch.cat(images)
+
+
+def file_names(prefix: str, n: int) -> list[str]:
+    """`{prefix}_hand_001.jpeg` ... zero-padded to at least three digits."""
+    digits = max(3, len(str(n)))
+    return [f"{prefix}_hand_{i:0{digits}d}.jpeg" for i in range(1, n + 1)]
+
+
+def save_jpeg(image: np.ndarray, path: Path) -> None:
+    """uint8 (32, 32) array -> grayscale JPEG with the real data's settings."""
+    Image.fromarray(image, mode="L").save(path, format="JPEG", quality=JPEG_QUALITY)
+
+
+def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str) -> list[Path]:
+    """Write uint8 images (N, 1, 32, 32) as `{prefix}_hand_NNN.jpeg`, replacing the folder atomically.
+
+    The set is written into a temporary sibling folder and then swapped in, so an interrupted run never
+    leaves a half-written set. A target holding files that do not look like ours is left untouched.
+    """
+    folder = Path(folder)
+    _refuse_foreign_files(folder, prefix)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        names = file_names(prefix, len(images))
+        for name, image in zip(names, images.numpy()):
+            save_jpeg(image[0], staging / name)
+        _swap_in(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [folder / name for name in names]
+
+
+def sample_to_folder(model: nn.Module, folder: str | os.PathLike, n: int = 300, seed: int = 0,
+                     prefix: str | None = None) -> list[Path]:
+    """Generate `n` images and write them as JPEGs into `folder`; returns the file paths."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    prefix = prefix or type(model).__name__.upper()
+    return write_images(generate(model, n, seed), folder, prefix)
+
+
+def _refuse_foreign_files(folder: Path, prefix: str) -> None:
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise OutputFolderError(f"{folder} exists and is not a folder; nothing was written")
+    ours = re.compile(rf"{re.escape(prefix)}_hand_\d{{3,}}\.jpeg")
+    foreign = sorted(p.name for p in folder.iterdir() if not ours.fullmatch(p.name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise OutputFolderError(f"{folder} holds {len(foreign)} file(s) handgen did not write ({shown}); "
+                                "move them away or choose another folder. Nothing was written.")
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Replace `folder` by `staging` with two renames; the old set is removed only afterwards."""
+    if not folder.exists():
+        os.replace(staging, folder)
+        return
+    retired = staging.with_name(staging.name + ".old")
+    os.replace(folder, retired)
+    os.replace(staging, folder)
+    shutil.rmtree(retired)
+
+
+def image_grid(images: torch.Tensor, columns: int = 10, padding: int = 2) -> np.ndarray:
+    """uint8 images (N, 1, H, W) -> one uint8 (rows*(H+p), columns*(W+p)) mosaic for display."""
+    n, _, height, width = images.shape
+    rows = -(-n // columns)
+    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding), 255, np.uint8)
+    for i, image in enumerate(images.numpy()):
+        top, left = padding + (i // columns) * (height + padding), padding + (i % columns) * (width + padding)
+        grid[top:top + height, left:left + width] = image[0]
+    return grid

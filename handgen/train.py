@@ -1,0 +1,168 @@
+"""Training loops: one shared skeleton (`fit`) and the per-family optimisation steps.
+
+`fit` owns everything the families have in common: device, seed, epochs, shuffling, progress bar,
+loss history, per-epoch callbacks, checkpoints that resume exactly (weights, optimizer state,
+RNG state, history) and the stop on a diverging loss. A family contributes only its `step`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import check_same_run, read_checkpoint, save_checkpoint
+from .data import to_float
+from .gan import GAN, GANConfig, diff_augment, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
+from .runtime import pick_device, seed_everything
+from .vae import VAE, VAEConfig, vae_loss
+
+History = list[dict[str, float]]
+Callback = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's logs)
+Step = Callable[[torch.Tensor, torch.Tensor | None, int], dict[str, torch.Tensor]]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class Task:
+    """What one model family hands to `fit`."""
+
+    model: nn.Module
+    config: Any                                   # the family's config dataclass
+    optimizers: dict[str, torch.optim.Optimizer]
+    step: Step                                    # (images in [-1, 1], labels, step number) -> losses
+    end_epoch: Callable[[], dict[str, float]] = field(default=lambda: {})  # extra logs, e.g. validation
+
+
+def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
+        checkpoint: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
+        progress: bool = True) -> History:
+    """Train `task` on uint8 images (N, 1, 32, 32) for `task.config.epochs`, resuming from `checkpoint`."""
+    config, device = task.config, next(task.model.parameters()).device
+    if len(images) < config.batch_size:
+        raise ValueError(f"need at least batch_size={config.batch_size} images, got {len(images)}")
+    history, start_epoch = _start_or_resume(task, checkpoint)
+    images = images.to(device)
+    labels = labels.to(device) if labels is not None else None
+    steps_per_epoch = len(images) // config.batch_size  # drop the ragged last batch: stable BN
+    for epoch in range(start_epoch, config.epochs):
+        task.model.train()
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        sums: dict[str, torch.Tensor] = {}
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
+                   leave=False)
+        for index in bar:
+            batch = order[index * config.batch_size:(index + 1) * config.batch_size].to(device)
+            losses = task.step(to_float(images[batch]), labels[batch] if labels is not None else None,
+                               epoch * steps_per_epoch + index)
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + value.detach()
+        logs = {name: float(total) / steps_per_epoch for name, total in sums.items()}
+        _check_finite(logs, epoch, checkpoint)
+        logs.update(task.end_epoch())
+        history.append(logs)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, task.model, config, epoch=epoch + 1, history=history,
+                            optimizers=task.optimizers)
+        for callback in callbacks:
+            callback(epoch, logs)
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+    task.model.eval()
+    return history
+
+
+def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[History, int]:
+    """Seed a fresh run, or restore weights, optimizers, RNG and history from `checkpoint`."""
+    if checkpoint is None or not Path(checkpoint).exists():
+        seed_everything(task.config.seed)
+        return [], 0
+    state = read_checkpoint(checkpoint)
+    check_same_run(Path(checkpoint), state, task.model, task.config)
+    task.model.load_state_dict(state["model"])
+    for name, optimizer in task.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    torch.set_rng_state(state["rng_state"])
+    return list(state["history"]), state["epoch"]
+
+
+def _check_finite(logs: dict[str, float], epoch: int, checkpoint: str | os.PathLike | None) -> None:
+    bad = [name for name, value in logs.items() if not math.isfinite(value)]
+    if bad:
+        kept = f"the last good checkpoint {checkpoint} is kept" if checkpoint else "no checkpoint was written"
+        raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {', '.join(bad)} is not finite; "
+                               f"{kept}. Lower the learning rate or change the seed.")
+
+
+def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = None) -> Task:
+    """The VAE's Adam optimizer and its step: maximise the ELBO of a batch."""
+    model.to(pick_device(device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    def step(images: torch.Tensor, _labels: Any, _step: int) -> dict[str, torch.Tensor]:
+        reconstruction, mean, logvar = model(images)
+        losses = vae_loss(images, reconstruction, mean, logvar, config.kl_weight)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        return losses
+
+    return Task(model, config, {"adam": optimizer}, step)
+
+
+def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = None) -> Task:
+    """Adam optimizers for D and G and the alternating step; the EMA generator follows G."""
+    gan.to(pick_device(device))
+    betas = (config.beta1, config.beta2)
+    opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=config.lr_discriminator, betas=betas)
+    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=config.lr_generator, betas=betas)
+    augment = diff_augment if config.augment else (lambda batch: batch)
+
+    def step(real: torch.Tensor, _labels: Any, step_number: int) -> dict[str, torch.Tensor]:
+        noise = torch.randn(2, real.shape[0], config.latent_dim, device=real.device)
+        # update D: real hands up, generated hands down
+        fake = gan.generator(noise[0])
+        loss_d = discriminator_loss(gan.discriminator(augment(real)),
+                                    gan.discriminator(augment(fake.detach())), config.loss)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        # update G: make D score fresh samples as real
+        fake_scores = gan.discriminator(augment(gan.generator(noise[1])))
+        loss_g = generator_loss(fake_scores, config.loss)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if config.ema_decay > 0:
+            update_ema(gan.ema, gan.generator, config.ema_decay, step_number)
+        return {"loss_discriminator": loss_d, "loss_generator": loss_g, "score_fake": fake_scores.mean()}
+
+    def end_epoch() -> dict[str, float]:
+        recalibrate_batchnorm(gan.ema, seed=config.seed)
+        return {}
+
+    return Task(gan, config, {"discriminator": opt_d, "generator": opt_g}, step, end_epoch)
+
+
+def train_vae(model: VAE, images: torch.Tensor, config: VAEConfig, *, checkpoint=None, callbacks=(),
+              device=None, progress: bool = True) -> History:
+    """Train a VAE on uint8 images (N, 1, 32, 32); see `fit`."""
+    return fit(vae_task(model, config, device), images, checkpoint=checkpoint, callbacks=callbacks,
+               progress=progress)
+
+
+def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, checkpoint=None, callbacks=(),
+              device=None, progress: bool = True) -> History:
+    """Train a GAN on uint8 images (N, 1, 32, 32); see `fit`."""
+    return fit(gan_task(gan, config, device), images, checkpoint=checkpoint, callbacks=callbacks,
+               progress=progress)

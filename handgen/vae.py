@@ -1,0 +1,111 @@
+"""Convolutional VAE for 1x32x32 hands: network and loss, nothing about training loops.
+
+The decoder is a Gaussian with one shared variance that is set to its optimum in closed form
+(sigma^2 = mean squared error of the batch; "sigma-VAE", Rybkin et al. 2021). This calibrates the
+balance between reconstruction and KL automatically: a fixed-variance Gaussian or Bernoulli decoder
+either blurs (sigma too large) or ignores the prior (too small). `kl_weight` is kept as a knob.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import CHANNELS, IMAGE_SIZE, check_image_batch
+from .runtime import seeded
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = 64        # size of z
+    width: int = 32             # channels of the first conv; doubles at each downsampling
+    kl_weight: float = 1.0      # beta: 1 is the true ELBO
+    lr: float = 1e-3            # Adam learning rate
+    batch_size: int = 64
+    epochs: int = 30
+    seed: int = 0
+
+
+def _down(c_in: int, c_out: int) -> nn.Sequential:
+    """Halve the resolution: 4x4 stride-2 conv, batch norm, LeakyReLU."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.LeakyReLU(0.2, inplace=True))
+
+
+def _up(c_in: int, c_out: int) -> nn.Sequential:
+    """Double the resolution: 4x4 stride-2 transposed conv, batch norm, ReLU."""
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class VAEDecoder(nn.Module):
+    """z (B, latent_dim) -> image mean (B, 1, 32, 32) in [-1, 1]."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        w = config.width
+        self.latent_dim = config.latent_dim
+        self.project = nn.Linear(config.latent_dim, 4 * w * 4 * 4)
+        self.body = nn.Sequential(
+            nn.ReLU(inplace=True),
+            _up(4 * w, 2 * w),                                  # (B, 2w, 8, 8)
+            _up(2 * w, w),                                      # (B, w, 16, 16)
+            nn.ConvTranspose2d(w, CHANNELS, 4, 2, 1),           # (B, 1, 32, 32)
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(self.project(z).view(z.shape[0], -1, 4, 4))
+
+
+class VAE(nn.Module):
+    """Encoder q(z|x) and decoder p(x|z) for 1x32x32 images in [-1, 1]; weights drawn from config.seed."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        with seeded(config.seed):
+            self._build(config)
+
+    def _build(self, config: VAEConfig) -> None:
+        w = config.width
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.encoder = nn.Sequential(
+            nn.Conv2d(CHANNELS, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),  # (B, w, 16, 16)
+            _down(w, 2 * w),                                                # (B, 2w, 8, 8)
+            _down(2 * w, 4 * w),                                            # (B, 4w, 4, 4)
+            nn.Flatten(),
+        )
+        self.to_stats = nn.Linear(4 * w * 4 * 4, 2 * config.latent_dim)     # mean, log-variance
+        self.decoder = VAEDecoder(config)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, latent_dim) -> decoded image means (B, 1, 32, 32) in [-1, 1]."""
+        return self.decoder(z)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (B, 1, 32, 32) -> posterior mean and log-variance, each (B, latent_dim)."""
+        check_image_batch(x)
+        mean, logvar = self.to_stats(self.encoder(x)).chunk(2, dim=1)
+        return mean, logvar.clamp(-12.0, 8.0)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Reconstruction (B, 1, 32, 32) from a reparameterised sample, plus mean and log-variance."""
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        return self.decoder(z), mean, logvar
+
+
+def vae_loss(x: torch.Tensor, reconstruction: torch.Tensor, mean: torch.Tensor,
+             logvar: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Negative ELBO per image (nats) with the optimal shared decoder variance, and its parts."""
+    pixels = IMAGE_SIZE * IMAGE_SIZE * CHANNELS
+    mse = F.mse_loss(reconstruction, x)
+    # Gaussian NLL with sigma^2 = mse, minimised over sigma: D/2 * (log(2*pi*mse) + 1)
+    nll = 0.5 * pixels * (torch.log(2 * math.pi * mse.clamp_min(1e-6)) + 1.0)
+    kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+    return {"loss": nll + kl_weight * kl, "nll": nll, "kl": kl, "mse": mse}

@@ -1,0 +1,46 @@
+import subprocess
+import sys
+
+import pytest
+
+from handgen.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "handgen", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_help_lists_commands_and_config_flags():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("train-vae", "train-gan", "sample"):
+        assert command in result.stdout
+    sub = run_cli("train-gan", "--help")
+    assert sub.returncode == 0 and "--latent-dim" in sub.stdout and "--no-spectral-norm" in sub.stdout
+
+
+def test_bad_flag_exits_2_with_a_message(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train-vae", "--latent-dim", "many"])
+    assert exit_info.value.code == 2
+    assert "invalid int value: 'many'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--checkpoint", "x.pt", "--out", "o", "--n", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_missing_data_is_exit_1_with_where_it_looked(tmp_path, capsys):
+    code = main(["train-vae", "--data", str(tmp_path / "nowhere"), "--checkpoint", str(tmp_path / "v.pt")])
+    assert code == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_train_then_sample_end_to_end(tmp_path, hands_folder, capsys):
+    checkpoint = tmp_path / "vae.pt"
+    assert main(["train-vae", "--data", str(hands_folder), "--checkpoint", str(checkpoint), "--epochs", "1",
+                 "--width", "8", "--latent-dim", "4", "--batch-size", "16"]) == 0
+    out = tmp_path / "VAE_hands"
+    assert main(["sample", "--checkpoint", str(checkpoint), "--out", str(out), "--n", "7"]) == 0
+    assert len(list(out.glob("VAE_hand_*.jpeg"))) == 7
+    assert main(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(out)]) == 1
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from handgen.gan import GAN, GANConfig
+from handgen.sample import OutputFolderError, file_names, generate, image_grid, sample_to_folder, write_images
+from handgen.vae import VAE, VAEConfig
+
+SMALL_VAE = VAE(VAEConfig(latent_dim=8, width=8))
+SMALL_GAN = GAN(GANConfig(latent_dim=16, width=8))
+
+
+@pytest.mark.parametrize("model, prefix", [(SMALL_VAE, "VAE"), (SMALL_GAN, "GAN")])
+def test_sample_to_folder_writes_exactly_n_grayscale_32x32_jpegs(tmp_path, model, prefix):
+    folder = tmp_path / f"{prefix}_hands"
+    paths = sample_to_folder(model, folder, n=12, seed=3)
+    files = sorted(folder.iterdir())
+    assert [p.name for p in files] == [f"{prefix}_hand_{i:03d}.jpeg" for i in range(1, 13)] == [p.name for p in paths]
+    for path in files:
+        with Image.open(path) as image:
+            assert image.format == "JPEG" and image.mode == "L" and image.size == (32, 32)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_jpeg_settings_match_the_real_data(tmp_path):
+    """Real hands are Pillow-default (quality 75) grayscale JPEGs; ours must carry the same tables."""
+    real = tmp_path / "real.jpeg"
+    Image.fromarray(np.full((32, 32), 80, np.uint8), mode="L").save(real)  # Pillow defaults
+    ours = sample_to_folder(SMALL_VAE, tmp_path / "out", n=1)[0]
+    with Image.open(real) as a, Image.open(ours) as b:
+        assert a.quantization == b.quantization
+        assert a.info.get("progressive") == b.info.get("progressive")
+
+
+def test_pixels_are_rescaled_not_clipped_to_black(tmp_path):
+    images = torch.tensor([0, 64, 128, 255], dtype=torch.uint8).repeat_interleave(256).view(1, 1, 32, 32)
+    path = write_images(images, tmp_path / "x", "GAN")[0]
+    decoded = np.asarray(Image.open(path)).astype(int)
+    assert abs(decoded[2:6].mean() - 0) < 4 and abs(decoded[-6:-2].mean() - 255) < 4
+    generated = generate(SMALL_GAN, 8, seed=0)
+    assert generated.dtype == torch.uint8 and generated.float().std() > 0
+
+
+def test_rewriting_our_own_folder_replaces_it(tmp_path):
+    folder = tmp_path / "VAE_hands"
+    sample_to_folder(SMALL_VAE, folder, n=5)
+    sample_to_folder(SMALL_VAE, folder, n=3)
+    assert sorted(p.name for p in folder.iterdir()) == file_names("VAE", 3)
+
+
+def test_foreign_files_are_never_deleted(tmp_path):
+    folder = tmp_path / "VAE_hands"
+    sample_to_folder(SMALL_VAE, folder, n=2)
+    (folder / "my_notes.txt").write_text("precious")
+    with pytest.raises(OutputFolderError, match="my_notes.txt"):
+        sample_to_folder(SMALL_VAE, folder, n=4)
+    assert (folder / "my_notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in folder.iterdir()) == ["VAE_hand_001.jpeg", "VAE_hand_002.jpeg", "my_notes.txt"]
+
+
+def test_interrupted_write_leaves_old_set_intact(tmp_path, monkeypatch):
+    folder = tmp_path / "GAN_hands"
+    sample_to_folder(SMALL_GAN, folder, n=3)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    import handgen.sample as sample_module
+    calls = {"n": 0}
+    real_save = sample_module.save_jpeg
+
+    def failing_save(image, path):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        real_save(image, path)
+
+    monkeypatch.setattr(sample_module, "save_jpeg", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        sample_to_folder(SMALL_GAN, folder, n=3, seed=9)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GAN_hands"]
+
+
+def test_file_names_widen_past_999():
+    assert file_names("GAN", 2) == ["GAN_hand_001.jpeg", "GAN_hand_002.jpeg"]
+    assert file_names("GAN", 1000)[-1] == "GAN_hand_1000.jpeg"
+
+
+def test_image_grid_layout():
+    grid = image_grid(torch.zeros(5, 1, 32, 32, dtype=torch.uint8), columns=3, padding=2)
+    assert grid.shape == (2 * 34 + 2, 3 * 34 + 2)
+    assert grid[2, 2] == 0 and grid[0, 0] == 255
