@@ -12,15 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .checkpoint import CheckpointError, load_model
-from .data import DataError, holdout_split, load_folder
+from .data import REAL_HANDS, DataError, generator_split, load_folder
 from .gan import GAN, GANConfig
 from .runtime import pick_device
 from .sample import OutputFolderError, sample_to_folder
 from .train import TrainingDiverged, train_gan, train_vae
 from .vae import VAE, VAEConfig
-
-GENERATOR_DATA = "real_hands"
-HOLDOUT_IMAGES = 500  # real hands kept out of generator training, for evaluation only
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -42,10 +39,10 @@ def config_from_args(config_class: type, args: argparse.Namespace):
 
 def generator_training_images(args: argparse.Namespace):
     """Real hands minus the fixed evaluation hold-out, as uint8 (N, 1, 32, 32)."""
-    data = load_folder(GENERATOR_DATA, args.data)
-    train_indices, _ = holdout_split(len(data), min(HOLDOUT_IMAGES, len(data) // 10))
-    print(f"{data.folder}: {len(data)} images, {len(train_indices)} used for training")
-    return data.images[train_indices]
+    data = load_folder(REAL_HANDS, args.data)
+    train, holdout = generator_split(data)
+    print(f"{data.folder}: {len(data)} images, {len(train)} for training, {len(holdout)} held out for evaluation")
+    return train.images
 
 
 def run_train_vae(args: argparse.Namespace) -> None:
@@ -83,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("train-gan", GANConfig, run_train_gan, "runs/gan.pt"),
     ]:
         sub = commands.add_parser(name, help=f"train the {name[6:].upper()} on real hands (resumes from --checkpoint)")
-        sub.add_argument("--data", help=f"folder of real hands (default: look up '{GENERATOR_DATA}')")
+        sub.add_argument("--data", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
         sub.add_argument("--checkpoint", default=default_checkpoint, help="saved every epoch; resumed if present")
         sub.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
         add_config_flags(sub, config_class)

@@ -26,6 +26,8 @@ CHANNELS = 1
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 DATA_ENV = "HANDGEN_DATA"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_HANDS = "real_hands"   # the generators' training folder
+HOLDOUT_IMAGES = 500        # real hands never shown to a generator: the reference for its metrics
 
 
 class DataError(Exception):
@@ -168,3 +170,9 @@ def holdout_split(n_images: int, n_holdout: int, seed: int = 0) -> tuple[torch.T
         raise ValueError(f"n_holdout={n_holdout} must be in [0, {n_images})")
     order = torch.randperm(n_images, generator=torch.Generator().manual_seed(seed))
     return order[n_holdout:].sort().values, order[:n_holdout].sort().values
+
+
+def generator_split(data: ImageSet, n_holdout: int = HOLDOUT_IMAGES, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """(train, holdout) of the real hands; small folders keep a tenth back instead of `n_holdout`."""
+    train, holdout = holdout_split(len(data), min(n_holdout, len(data) // 10), seed)
+    return data.subset(train), data.subset(holdout)

@@ -133,6 +133,11 @@ class GAN(nn.Module):
         """The generator whose samples we show: the EMA one unless EMA is off."""
         return self.ema if self.config.ema_decay > 0 else self.generator
 
+    def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n codes z ~ N(0, I), (n, latent_dim), on the model's device."""
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> images (B, 1, 32, 32) in [-1, 1]."""
         return self.sampler()(z)

@@ -63,3 +63,28 @@ def kernel_distance(features_a: np.ndarray, features_b: np.ndarray, subsets: int
         off_diagonal = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
         estimates.append(off_diagonal - 2.0 * k_xy.mean())
     return float(np.mean(estimates))
+
+
+def nearest_distances(queries: np.ndarray, references: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distance from each query row to its nearest reference row, and that row's index."""
+    queries, references = np.asarray(queries, np.float64), np.asarray(references, np.float64)
+    squared_refs = (references ** 2).sum(axis=1)
+    distances, indices = [], []
+    for start in range(0, len(queries), chunk):
+        block = queries[start:start + chunk]
+        squared = (block ** 2).sum(axis=1)[:, None] + squared_refs[None, :] - 2.0 * block @ references.T
+        nearest = squared.argmin(axis=1)
+        indices.append(nearest)
+        distances.append(np.sqrt(np.maximum(squared[np.arange(len(block)), nearest], 0.0)))
+    return np.concatenate(distances), np.concatenate(indices)
+
+
+def copy_share(samples: np.ndarray, train: np.ndarray, holdout: np.ndarray, quantile: float = 0.01) -> float:
+    """Share of samples closer to a training image than all but `quantile` of held-out real hands are.
+
+    Held-out real hands are never copies, so about `quantile` of a perfect generator's samples fall
+    below the threshold; a memorising generator scores far above it.
+    """
+    flat = lambda images: np.asarray(images, np.float64).reshape(len(images), -1)  # noqa: E731
+    threshold = np.quantile(nearest_distances(flat(holdout), flat(train))[0], quantile)
+    return float((nearest_distances(flat(samples), flat(train))[0] < threshold).mean())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,3 +40,13 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def output_root() -> Path:
+    """Where notebooks write checkpoints and JPEGs: the working folder, or a scratch folder in quick mode.
+
+    Quick mode must never overwrite the committed outputs, so it writes into a fresh temporary folder.
+    """
+    if quick_mode():
+        return Path(tempfile.mkdtemp(prefix="handgen-quick-"))
+    return Path.cwd()

@@ -27,14 +27,22 @@ class OutputFolderError(Exception):
 
 
 @torch.inference_mode()
-def generate(model: nn.Module, n: int, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
-    """n images uint8 (n, 1, 32, 32) from `model.generate(z)`, z ~ N(0, I) drawn from `seed` on CPU."""
-    device = next(model.parameters()).device
+def generate(model: nn.Module, n: int, seed: int = 0, batch_size: int = 500, *,
+             standard_normal: bool = False, decoder: nn.Module | None = None) -> torch.Tensor:
+    """n images uint8 (n, 1, 32, 32): codes from `model.sample_latent` (seeded), decoded by `model.generate`.
+
+    For comparisons: `standard_normal` draws the codes from N(0, I) instead (the VAE's plain prior), and
+    `decoder` replaces `model.generate` (e.g. `gan.generator`, the raw generator rather than its average).
+    """
     noise = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, model.latent_dim, generator=noise)
+    if standard_normal:
+        z = torch.randn(n, model.latent_dim, generator=noise).to(next(model.parameters()).device)
+    else:
+        z = model.sample_latent(n, noise)
     was_training = model.training
     model.eval()
-    images = [to_uint8(model.generate(chunk.to(device))).cpu() for chunk in z.split(batch_size)]
+    decode = decoder if decoder is not None else model.generate
+    images = [to_uint8(decode(chunk)).cpu() for chunk in z.split(batch_size)]
     model.train(was_training)
     return torch.cat(images)
 

@@ -41,7 +41,8 @@ class Task:
     config: Any                                   # the family's config dataclass
     optimizers: dict[str, torch.optim.Optimizer]
     step: Step                                    # (images in [-1, 1], labels, step number) -> losses
-    end_epoch: Callable[[], dict[str, float]] = field(default=lambda: {})  # extra logs, e.g. validation
+    # after each epoch: (training images, uint8 on device; is this the last epoch?) -> extra logs
+    end_epoch: Callable[[torch.Tensor, bool], dict[str, float]] = field(default=lambda images, last: {})
 
 
 def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
@@ -69,7 +70,7 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
                 sums[name] = sums.get(name, 0.0) + value.detach()
         logs = {name: float(total) / steps_per_epoch for name, total in sums.items()}
         _check_finite(logs, epoch, checkpoint)
-        logs.update(task.end_epoch())
+        logs.update(task.end_epoch(images, epoch + 1 == config.epochs))
         history.append(logs)
         if checkpoint is not None:
             save_checkpoint(checkpoint, task.model, config, epoch=epoch + 1, history=history,
@@ -117,7 +118,12 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
         optimizer.step()
         return losses
 
-    return Task(model, config, {"adam": optimizer}, step)
+    def end_epoch(images: torch.Tensor, last: bool) -> dict[str, float]:
+        if last and config.prior_components > 0:  # EM takes seconds: once, before the final checkpoint
+            model.fit_prior(images, seed=config.seed)
+        return {}
+
+    return Task(model, config, {"adam": optimizer}, step, end_epoch)
 
 
 def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = None) -> Task:
@@ -147,7 +153,7 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
             update_ema(gan.ema, gan.generator, config.ema_decay, step_number)
         return {"loss_discriminator": loss_d, "loss_generator": loss_g, "score_fake": fake_scores.mean()}
 
-    def end_epoch() -> dict[str, float]:
+    def end_epoch(_images: torch.Tensor, _last: bool) -> dict[str, float]:
         recalibrate_batchnorm(gan.ema, seed=config.seed)
         return {}
 

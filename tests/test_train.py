@@ -5,6 +5,7 @@ import torch
 from conftest import synthetic_hands
 
 from handgen.checkpoint import CheckpointError, load_model, read_checkpoint
+from handgen.data import to_float
 from handgen.gan import GAN, GANConfig
 from handgen.sample import generate
 from handgen.train import TrainingDiverged, fit, train_gan, train_vae, vae_task
@@ -104,3 +105,17 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_too_few_images_is_a_clear_error():
     with pytest.raises(ValueError, match="need at least batch_size=16 images, got 4"):
         train_vae(VAE(VAE_CONFIG), IMAGES[:4], VAE_CONFIG, progress=False)
+
+
+def test_vae_fits_its_sampling_mixture_at_the_end():
+    model = VAE(VAE_CONFIG)
+    assert not bool(model.prior.fitted)
+    train_vae(model, IMAGES, VAE_CONFIG, progress=False)
+    assert bool(model.prior.fitted)
+    latents = model.sample_latent(2000, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        encoded = model.encode(to_float(IMAGES))[0]
+    # codes follow the encoded data, not N(0, I)
+    assert torch.allclose(latents.mean(0), encoded.mean(0), atol=0.25)
+    standard = generate(model, 4, seed=0, standard_normal=True)
+    assert not torch.equal(standard, generate(model, 4, seed=0))

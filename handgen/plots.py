@@ -1,0 +1,59 @@
+"""Figures for the notebooks: live loss curves, loss histories and image grids (matplotlib)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from .sample import image_grid
+
+
+class LiveLosses:
+    """Per-epoch training callback that redraws livelossplot curves; closes its figures when done.
+
+    livelossplot groups logs by name; `groups` maps a panel title to the log names drawn in it.
+    """
+
+    def __init__(self, groups: dict[str, list[str]] | None = None):
+        self.groups = groups
+        self._new_plot()
+
+    def _new_plot(self) -> None:
+        from livelossplot import PlotLosses  # needs IPython; imported lazily so the CLI does not
+        from livelossplot.outputs import MatplotlibPlot
+
+        # skip_first=0: the default hides the first two epochs, all there is in a quick run
+        outputs = [MatplotlibPlot(skip_first=0, max_cols=3, cell_size=(5, 3.2))]
+        groups = {"groups": self.groups} if self.groups else {}
+        self.plot = PlotLosses(outputs=outputs, **groups)
+        self.epochs_seen = 0
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> None:
+        self.plot.update(dict(logs))
+        self.epochs_seen += 1
+        self.plot.send()
+        plt.close("all")  # headless matplotlib keeps every figure alive otherwise
+
+    def show_history(self, history: Sequence[dict[str, float]]) -> None:
+        """Draw the whole history, including epochs restored from a checkpoint rather than trained here."""
+        if self.epochs_seen < len(history):  # part of the run came from a checkpoint: redraw it all
+            self._new_plot()
+            for logs in history:
+                self.plot.update(dict(logs))
+            self.epochs_seen = len(history)
+        self.plot.send()
+        plt.close("all")
+
+
+def show_grids(grids: dict[str, torch.Tensor], columns: int = 10, scale: float = 0.45) -> plt.Figure:
+    """Side-by-side grids of uint8 images (N, 1, 32, 32), one panel per title."""
+    figure, axes = plt.subplots(1, len(grids), figsize=(len(grids) * columns * scale * 1.1, columns * scale * 1.2),
+                                squeeze=False)
+    for axis, (title, images) in zip(axes[0], grids.items()):
+        axis.imshow(image_grid(images, columns=columns), cmap="gray", vmin=0, vmax=255)
+        axis.set_title(title)
+        axis.axis("off")
+    figure.tight_layout()
+    return figure
