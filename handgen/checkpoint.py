@@ -62,6 +62,18 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any, *, e
     os.replace(temporary, path)
 
 
+def strip_optimizer_state(path: str | os.PathLike) -> None:
+    """Turn a finished run's checkpoint into a small final one: weights, config and history only.
+
+    It still loads for sampling and counts as complete, but can no longer be trained further.
+    """
+    state = read_checkpoint(path)
+    state["optimizers"] = {}
+    temporary = Path(path).with_name(f".{Path(path).name}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The raw checkpoint dictionary, loaded safely on CPU."""
     path = Path(path)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import check_same_run, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
 from .data import to_float
 from .gan import GAN, GANConfig, diff_augment, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
 from .runtime import pick_device, seed_everything
@@ -91,8 +91,13 @@ def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[
     state = read_checkpoint(checkpoint)
     check_same_run(Path(checkpoint), state, task.model, task.config)
     task.model.load_state_dict(state["model"])
+    finished = state["epoch"] >= task.config.epochs
+    if not state["optimizers"] and not finished:
+        raise CheckpointError(f"checkpoint {checkpoint} is a final export without optimizer state and cannot be "
+                              f"trained beyond its {state['epoch']} epochs; choose another checkpoint path")
     for name, optimizer in task.optimizers.items():
-        optimizer.load_state_dict(state["optimizers"][name])
+        if state["optimizers"]:
+            optimizer.load_state_dict(state["optimizers"][name])
     torch.set_rng_state(state["rng_state"])
     return list(state["history"]), state["epoch"]
 

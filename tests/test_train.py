@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import synthetic_hands
 
-from handgen.checkpoint import CheckpointError, load_model, read_checkpoint
+from handgen.checkpoint import CheckpointError, load_model, read_checkpoint, strip_optimizer_state
 from handgen.data import to_float
 from handgen.gan import GAN, GANConfig
 from handgen.sample import generate
@@ -119,3 +119,18 @@ def test_vae_fits_its_sampling_mixture_at_the_end():
     assert torch.allclose(latents.mean(0), encoded.mean(0), atol=0.25)
     standard = generate(model, 4, seed=0, standard_normal=True)
     assert not torch.equal(standard, generate(model, 4, seed=0))
+
+
+def test_final_export_loads_but_refuses_further_training(tmp_path):
+    checkpoint = tmp_path / "vae.pt"
+    model = VAE(VAE_CONFIG)
+    history = train_vae(model, IMAGES, VAE_CONFIG, checkpoint=checkpoint, progress=False)
+    size_before = checkpoint.stat().st_size
+    strip_optimizer_state(checkpoint)
+    assert checkpoint.stat().st_size < 0.6 * size_before
+    again = VAE(dataclasses.replace(VAE_CONFIG, seed=VAE_CONFIG.seed))
+    assert train_vae(again, IMAGES, VAE_CONFIG, checkpoint=checkpoint, progress=False) == history
+    assert torch.equal(generate(again, 3, seed=2), generate(model, 3, seed=2))
+    longer = dataclasses.replace(VAE_CONFIG, epochs=5)
+    with pytest.raises(CheckpointError, match="final export without optimizer state"):
+        train_vae(VAE(longer), IMAGES, longer, checkpoint=checkpoint, progress=False)

@@ -1,0 +1,72 @@
+"""The detector: a CNN, trained from scratch, that labels a hand 0 real, 1 VAE-made, 2 GAN-made.
+
+Only the network and prediction live here; its training step is in `train.py`, its data in `detection.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data import CHANNELS, check_image_batch, to_float
+from .runtime import seeded
+
+LABELS = {0: "real", 1: "VAE", 2: "GAN"}
+
+
+@dataclass
+class ClassifierConfig:
+    width: int = 32             # channels of the first block; doubles at each of the three blocks
+    dropout: float = 0.3        # before the linear head
+    lr: float = 2e-3            # AdamW learning rate (one-cycle schedule peak)
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    epochs: int = 12
+    seed: int = 0
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    """Two 3x3 convs with batch norm and ReLU, then 2x2 max-pooling (halves the resolution)."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class HandClassifier(nn.Module):
+    """Image (B, 1, 32, 32) in [-1, 1] -> class logits (B, 3): real, VAE, GAN."""
+
+    def __init__(self, config: ClassifierConfig):
+        super().__init__()
+        self.config = config
+        w = config.width
+        with seeded(config.seed):
+            self.features = nn.Sequential(
+                _block(CHANNELS, w),       # (B, w, 16, 16)
+                _block(w, 2 * w),          # (B, 2w, 8, 8)
+                _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            )
+            self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(4 * w, len(LABELS)))
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, 4 * width): also a feature space for quality metrics."""
+        check_image_batch(images)
+        return self.features(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(images))
+
+
+@torch.inference_mode()
+def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32); deterministic (eval mode, no augmentation)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks = [model(to_float(chunk.to(device))).softmax(dim=1).cpu() for chunk in images.split(batch_size)]
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))
