@@ -1,8 +1,8 @@
 # `make run`: install, then the whole job; `make test`: install, then the tests.
 PYTHON ?= python3
-DEVICE ?=
+RUNS ?= runs
 
-.PHONY: install run test lint generators samples
+.PHONY: install run test lint generators samples detector csv
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
@@ -10,18 +10,25 @@ install:
 	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
 
 generators:
-	$(PYTHON) -m handgen train-vae --checkpoint runs/vae.pt $(DEVICE)
-	$(PYTHON) -m handgen train-gan --checkpoint runs/gan.pt $(DEVICE)
+	$(PYTHON) -m handgen train-vae --checkpoint $(RUNS)/vae.pt
+	$(PYTHON) -m handgen train-gan --checkpoint $(RUNS)/gan.pt
 
 samples:
-	$(PYTHON) -m handgen sample --checkpoint runs/vae.pt --out VAE_hands --n 300
-	$(PYTHON) -m handgen sample --checkpoint runs/gan.pt --out GAN_hands --n 300
+	$(PYTHON) -m handgen sample --checkpoint $(RUNS)/vae.pt --out VAE_hands --n 300
+	$(PYTHON) -m handgen sample --checkpoint $(RUNS)/gan.pt --out GAN_hands --n 300
+
+detector:
+	$(PYTHON) -m handgen train-classifier --checkpoint $(RUNS)/classifier.pt --zoo-cache $(RUNS)/zoo.pt \
+		--own-generators $(RUNS)/vae.pt $(RUNS)/gan.pt
+
+csv:
+	$(PYTHON) -m handgen classify --input test_hands --out "Classification Result.csv" --checkpoint $(RUNS)/classifier.pt
 
 run: install
-	$(MAKE) generators samples
+	$(MAKE) generators samples detector csv
 
 test: install
 	$(PYTHON) -m pytest
 
 lint:
-	$(PYTHON) -m ruff check handgen tests
+	$(PYTHON) -m ruff check handgen tests scripts

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .classifier import ClassifierConfig, HandClassifier
 from .gan import GAN, GANConfig
 from .vae import VAE, VAEConfig
 
@@ -19,6 +20,7 @@ FORMAT_VERSION = 1
 MODEL_KINDS: dict[str, tuple[type, type]] = {
     "vae": (VAEConfig, VAE),
     "gan": (GANConfig, GAN),
+    "classifier": (ClassifierConfig, HandClassifier),
 }
 
 # config fields that may change between a run and its resumption
@@ -27,11 +29,6 @@ RESUMABLE_FIELDS = {"epochs"}
 
 class CheckpointError(Exception):
     """A checkpoint cannot be read, or belongs to a different run."""
-
-
-def register_kind(kind: str, config_class: type, model_class: type) -> None:
-    """Let another module (the classifier) use the same checkpoint format."""
-    MODEL_KINDS[kind] = (config_class, model_class)
 
 
 def kind_of(model: nn.Module) -> str:

@@ -5,12 +5,14 @@ Only the network and prediction live here; its training step is in `train.py`, i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from .data import CHANNELS, check_image_batch, to_float
+from .data import CHANNELS, check_image_batch, load_folder, to_float
 from .runtime import seeded
 
 LABELS = {0: "real", 1: "VAE", 2: "GAN"}
@@ -25,6 +27,8 @@ class ClassifierConfig:
     batch_size: int = 128
     epochs: int = 12
     seed: int = 0
+    max_shift: int = 2          # training augmentation: random shift (pixels) and horizontal flip
+    label_smoothing: float = 0.05
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -70,3 +74,24 @@ def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int =
     chunks = [model(to_float(chunk.to(device))).softmax(dim=1).cpu() for chunk in images.split(batch_size)]
     model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))
+
+
+def classify_images(model: HandClassifier, images: torch.Tensor) -> list[int]:
+    """Labels 0 real, 1 VAE, 2 GAN for uint8 images (N, 1, 32, 32)."""
+    return predict_proba(model, images).argmax(dim=1).tolist()
+
+
+def classify_folder(model: HandClassifier, folder: str | os.PathLike, *, warn: bool = True) -> list[tuple[str, int]]:
+    """(file name, label) for every readable image of `folder`, sorted by name; unreadable files are skipped."""
+    data = load_folder(folder, Path(folder), warn=warn)
+    return list(zip(data.names, classify_images(model, data.images)))
+
+
+def write_predictions_csv(rows: list[tuple[str, int]], path: str | os.PathLike) -> Path:
+    """Write `name, label` lines (no header), sorted by name, via a temporary file renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text("".join(f"{name}, {label}\n" for name, label in sorted(rows)))
+    os.replace(temporary, path)
+    return path

@@ -1,4 +1,4 @@
-"""Command line: `python -m handgen {train-vae,train-gan,sample} ...`.
+"""Command line: `python -m handgen {train-vae,train-gan,sample,train-classifier,classify} ...`.
 
 Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key
 share one name (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones.
@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from .checkpoint import CheckpointError, load_model
-from .data import REAL_HANDS, DataError, generator_split, load_folder
+from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
+from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
+from .detection import prepare_detector_data
 from .gan import GAN, GANConfig
 from .runtime import pick_device
 from .sample import OutputFolderError, sample_to_folder
-from .train import TrainingDiverged, train_gan, train_vae
+from .train import TrainingDiverged, train_classifier, train_gan, train_vae
 from .vae import VAE, VAEConfig
 
 
@@ -65,6 +68,31 @@ def run_sample(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} images to {args.out}")
 
 
+def run_train_classifier(args: argparse.Namespace) -> None:
+    config = config_from_args(ClassifierConfig, args)
+    data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators))
+    print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
+    history = train_classifier(HandClassifier(config), data.train.images, data.train.labels, config,
+                               validation=(data.validation.images, data.validation.labels),
+                               checkpoint=args.checkpoint, device=pick_device(args.device))
+    final = history[-1]
+    print(f"classifier trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
+          + ", ".join(f"{name} {final[f'val_recall_{name}']:.3f}" for name in LABELS.values())
+          + f"; checkpoint {args.checkpoint}")
+
+
+def run_classify(args: argparse.Namespace) -> None:
+    model, _ = load_model(args.checkpoint, pick_device(args.device))
+    folder = find_folder(args.input)
+    data_rows = classify_folder(model, folder)
+    path = write_predictions_csv(data_rows, args.out)
+    counts = Counter(label for _, label in data_rows)
+    skipped = len(list_image_files(folder)) - len(data_rows)
+    print(f"labelled {len(data_rows)} images of {folder} -> {path}: "
+          + ", ".join(f"{counts.get(label, 0)} {name} ({label})" for label, name in LABELS.items())
+          + f"; skipped {skipped} unreadable file(s)")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -92,6 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_sample)
+
+    sub = commands.add_parser("train-classifier", help="train the real/VAE/GAN detector (resumes from --checkpoint)")
+    sub.add_argument("--checkpoint", default="runs/classifier.pt", help="saved every epoch; resumed if present")
+    sub.add_argument("--zoo-cache", default="runs/zoo.pt", help="samples of the generator zoo, reused if valid")
+    sub.add_argument("--own-generators", nargs="*", default=["checkpoints/vae.pt", "checkpoints/gan.pt"],
+                     help="checkpoints of our own generators whose samples join the fakes (missing ones are skipped)")
+    sub.add_argument("--device", choices=["cpu", "cuda"])
+    add_config_flags(sub, ClassifierConfig)
+    sub.set_defaults(run=run_train_classifier)
+
+    sub = commands.add_parser("classify", help="label every image of a folder 0 real, 1 VAE, 2 GAN into a CSV")
+    sub.add_argument("--input", default="test_hands", help="folder name or path (default: look up 'test_hands')")
+    sub.add_argument("--out", default="Classification Result.csv")
+    sub.add_argument("--checkpoint", default="checkpoints/classifier.pt")
+    sub.add_argument("--device", choices=["cpu", "cuda"])
+    sub.set_defaults(run=run_classify)
     return parser
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,18 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def random_translate(images: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Shift each image (B, C, H, W) in [-1, 1] by up to `max_shift` pixels, filling with black; differentiable."""
+    batch, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4, value=-1.0)
+    dy = torch.randint(0, 2 * max_shift + 1, (batch, 1, 1), device=images.device)
+    dx = torch.randint(0, 2 * max_shift + 1, (batch, 1, 1), device=images.device)
+    rows = torch.arange(height, device=images.device).view(1, -1, 1) + dy    # (B, H, 1)
+    cols = torch.arange(width, device=images.device).view(1, 1, -1) + dx     # (B, 1, W)
+    index = torch.arange(batch, device=images.device).view(-1, 1, 1)
+    return padded[index, :, rows, cols].permute(0, 3, 1, 2)                  # (B, C, H, W)
+
+
 def check_image_batch(images: torch.Tensor) -> None:
     """Raise a clear error unless `images` is (B, 1, 32, 32)."""
     expected = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
@@ -176,3 +189,18 @@ def generator_split(data: ImageSet, n_holdout: int = HOLDOUT_IMAGES, seed: int =
     """(train, holdout) of the real hands; small folders keep a tenth back instead of `n_holdout`."""
     train, holdout = holdout_split(len(data), min(n_holdout, len(data) // 10), seed)
     return data.subset(train), data.subset(holdout)
+
+
+def describe_folder(name: str | os.PathLike, path: str | os.PathLike | None = None) -> Counter:
+    """How many files of a folder are of each kind: 'L 32x32', 'RGB 32x32', 'L 32x24', 'unreadable: ...'."""
+    kinds: Counter = Counter()
+    for file in list_image_files(find_folder(name, path)):
+        try:
+            with Image.open(file) as image:
+                kinds[f"{image.mode} {image.size[0]}x{image.size[1]}"] += 1
+        except (UnidentifiedImageError, OSError):
+            try:
+                decode_image(file)
+            except ValueError as error:
+                kinds[f"unreadable: {error}"] += 1
+    return kinds

@@ -88,3 +88,17 @@ def copy_share(samples: np.ndarray, train: np.ndarray, holdout: np.ndarray, quan
     flat = lambda images: np.asarray(images, np.float64).reshape(len(images), -1)  # noqa: E731
     threshold = np.quantile(nearest_distances(flat(holdout), flat(train))[0], quantile)
     return float((nearest_distances(flat(samples), flat(train))[0] < threshold).mean())
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: int = 3) -> np.ndarray:
+    """(classes, classes) counts: row = true label, column = predicted label."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+    return matrix
+
+
+def per_class_recall(matrix: np.ndarray) -> np.ndarray:
+    """Recall of each class from a confusion matrix; NaN for a class with no examples."""
+    totals = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.diag(matrix) / totals

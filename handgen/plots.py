@@ -30,8 +30,15 @@ class LiveLosses:
         self.plot = PlotLosses(outputs=outputs, **groups)
         self.epochs_seen = 0
 
+    def _plotted(self, logs: dict[str, float]) -> dict[str, float]:
+        """Only the logs named in `groups` (if any): the history also holds e.g. epoch seconds."""
+        if not self.groups:
+            return dict(logs)
+        wanted = {name for names in self.groups.values() for name in names}
+        return {name: value for name, value in logs.items() if name in wanted}
+
     def __call__(self, epoch: int, logs: dict[str, float]) -> None:
-        self.plot.update(dict(logs))
+        self.plot.update(self._plotted(logs))
         self.epochs_seen += 1
         self.plot.send()
         plt.close("all")  # headless matplotlib keeps every figure alive otherwise
@@ -41,7 +48,7 @@ class LiveLosses:
         if self.epochs_seen < len(history):  # part of the run came from a checkpoint: redraw it all
             self._new_plot()
             for logs in history:
-                self.plot.update(dict(logs))
+                self.plot.update(self._plotted(logs))
             self.epochs_seen = len(history)
         self.plot.send()
         plt.close("all")

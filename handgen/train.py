@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +17,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
-from .data import to_float
+from .classifier import LABELS, ClassifierConfig, HandClassifier, predict_proba
+from .data import random_translate, to_float
 from .gan import GAN, GANConfig, diff_augment, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
+from .metrics import confusion_matrix, per_class_recall
 from .runtime import pick_device, seed_everything
 from .vae import VAE, VAEConfig, vae_loss
 
@@ -58,6 +62,7 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     steps_per_epoch = len(images) // config.batch_size  # drop the ragged last batch: stable BN
     for epoch in range(start_epoch, config.epochs):
         task.model.train()
+        started = time.perf_counter()
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
         sums: dict[str, torch.Tensor] = {}
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
@@ -71,6 +76,7 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         logs = {name: float(total) / steps_per_epoch for name, total in sums.items()}
         _check_finite(logs, epoch, checkpoint)
         logs.update(task.end_epoch(images, epoch + 1 == config.epochs))
+        logs["seconds"] = time.perf_counter() - started  # kept in the history, so resumed runs know their cost
         history.append(logs)
         if checkpoint is not None:
             save_checkpoint(checkpoint, task.model, config, epoch=epoch + 1, history=history,
@@ -165,6 +171,48 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
     return Task(gan, config, {"discriminator": opt_d, "generator": opt_g}, step, end_epoch)
 
 
+def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total: int,
+                    device: torch.device | str | None = None, class_weights: torch.Tensor | None = None,
+                    validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> Task:
+    """AdamW with warm-up and cosine decay (a function of the step number, so resumes are exact),
+    class-weighted cross-entropy, shift-and-flip augmentation; validation logs after each epoch."""
+    device = pick_device(device)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = class_weights.to(device) if class_weights is not None else None
+    warmup = max(1, steps_total // 20)
+
+    def step(images: torch.Tensor, labels: torch.Tensor, step_number: int) -> dict[str, torch.Tensor]:
+        progress = min(1.0, max(0.0, (step_number - warmup) / max(1, steps_total - warmup)))
+        scale = min(1.0, (step_number + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * scale
+        flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
+        images = random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels, weight=weights, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss, "accuracy": (logits.argmax(1) == labels).float().mean()}
+
+    def end_epoch(_images: torch.Tensor, _last: bool) -> dict[str, float]:
+        if validation is None:
+            return {}
+        return validation_logs(model, *validation)
+
+    return Task(model, config, {"adamw": optimizer}, step, end_epoch)
+
+
+def validation_logs(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Accuracy and per-class recall on uint8 images (N, 1, 32, 32) with labels (N,)."""
+    predictions = predict_proba(model, images).argmax(1).numpy()
+    recall = per_class_recall(confusion_matrix(labels.numpy(), predictions))
+    logs = {"val_accuracy": float((predictions == labels.numpy()).mean())}
+    logs.update({f"val_recall_{LABELS[label]}": float(value) for label, value in enumerate(recall)})
+    return logs
+
+
 def train_vae(model: VAE, images: torch.Tensor, config: VAEConfig, *, checkpoint=None, callbacks=(),
               device=None, progress: bool = True) -> History:
     """Train a VAE on uint8 images (N, 1, 32, 32); see `fit`."""
@@ -177,3 +225,17 @@ def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, checkpoint=N
     """Train a GAN on uint8 images (N, 1, 32, 32); see `fit`."""
     return fit(gan_task(gan, config, device), images, checkpoint=checkpoint, callbacks=callbacks,
                progress=progress)
+
+
+def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig,
+                     *, validation: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint=None,
+                     callbacks=(), device=None, progress: bool = True) -> History:
+    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance."""
+    counts = torch.bincount(labels, minlength=len(LABELS)).float()
+    present = (counts > 0).sum()
+    # each present class weighs as much as the others in total; an absent class gets weight 0, which
+    # also keeps label smoothing from pushing probability towards it
+    class_weights = torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1.0)), torch.zeros(()))
+    steps_total = config.epochs * (len(images) // config.batch_size)
+    task = classifier_task(model, config, steps_total, device, class_weights, validation)
+    return fit(task, images, labels, checkpoint=checkpoint, callbacks=callbacks, progress=progress)

@@ -19,12 +19,12 @@ from handgen.sample import generate
 from handgen.train import train_gan
 
 VARIANTS = {
-    "chosen: hinge + SN + DiffAugment + EMA": {},
+    "chosen: hinge + SN + EMA": {},
+    "with DiffAugment": {"augment": True},
     "no spectral norm": {"spectral_norm": False},
     "non-saturating loss": {"loss": "nonsaturating"},
-    "no DiffAugment": {"augment": False},
-    "classic DCGAN (NS loss, no SN/aug, betas 0.5/0.999)": {
-        "loss": "nonsaturating", "spectral_norm": False, "augment": False, "beta1": 0.5, "beta2": 0.999},
+    "classic DCGAN (NS loss, no SN, betas 0.5/0.999)": {
+        "loss": "nonsaturating", "spectral_norm": False, "beta1": 0.5, "beta2": 0.999},
 }
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--out", default="results/gan_ablation.jsonl")
+    parser.add_argument("--out", default="results/gan_ablation.jsonl", help="appended to; delete it to start afresh")
     args = parser.parse_args()
     train_set, holdout_set = generator_split(load_folder(REAL_HANDS))
     train, holdout = train_set.images, holdout_set.images.numpy()

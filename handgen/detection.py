@@ -1,0 +1,200 @@
+"""Labelled data for the detector: real hands, the provided fakes, and a zoo of our own generators.
+
+The detector must label fakes from generators it never saw, so the data is organised by *source*
+(a folder, or one of our generator snapshots): validation holds whole sources out, not just images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_model
+from .data import REAL_HANDS, generator_split, load_folder
+from .gan import GAN, GANConfig
+from .sample import generate
+from .train import train_gan, train_vae
+from .vae import VAE, VAEConfig
+
+REAL, VAE_LABEL, GAN_LABEL = 0, 1, 2
+PROVIDED_FOLDERS = {"classifier/real_hands": REAL, "classifier/VAE_hands": VAE_LABEL,
+                    "classifier/GAN_hands": GAN_LABEL}
+
+
+@dataclass
+class LabelledSet:
+    """uint8 images (N, 1, 32, 32), labels (N,) in {0, 1, 2}, and the source of each image."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @classmethod
+    def from_images(cls, images: torch.Tensor, label: int, source: str) -> LabelledSet:
+        return cls(images, torch.full((len(images),), label, dtype=torch.long), [source] * len(images))
+
+    @classmethod
+    def concat(cls, parts: list[LabelledSet]) -> LabelledSet:
+        parts = [p for p in parts if len(p)]
+        return cls(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                   [s for p in parts for s in p.sources])
+
+    def subset(self, mask_or_indices) -> LabelledSet:
+        indices = torch.as_tensor(mask_or_indices)
+        if indices.dtype == torch.bool:
+            indices = indices.nonzero().squeeze(1)
+        return LabelledSet(self.images[indices], self.labels[indices], [self.sources[i] for i in indices.tolist()])
+
+    def examples(self, label: int, n: int, seed: int = 0) -> torch.Tensor:
+        """Up to n images of one class, drawn at random (seeded) for display."""
+        indices = (self.labels == label).nonzero().squeeze(1)
+        return self.images[indices[torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))[:n]]]
+
+    def counts(self) -> dict[str, int]:
+        """Images per class name."""
+        names = {REAL: "real", VAE_LABEL: "VAE", GAN_LABEL: "GAN"}
+        tally = Counter(self.labels.tolist())
+        return {names[label]: tally.get(label, 0) for label in names}
+
+
+def image_hashes(images: torch.Tensor) -> list[str]:
+    """One content hash per uint8 image: finds the same hand under two file names."""
+    return [hashlib.blake2b(image.numpy().tobytes(), digest_size=12).hexdigest() for image in images]
+
+
+def provided_examples(warn: bool = True) -> LabelledSet:
+    """The labelled folders handed out with the coursework; unreadable files are skipped with a warning."""
+    parts = []
+    for folder, label in PROVIDED_FOLDERS.items():
+        data = load_folder(folder, warn=warn)
+        parts.append(LabelledSet.from_images(data.images, label, f"provided {folder.split('/')[-1]}"))
+    return LabelledSet.concat(parts)
+
+
+def without_images_of(data: LabelledSet, excluded: torch.Tensor) -> LabelledSet:
+    """`data` minus every image identical to one of `excluded` (e.g. held-out real hands)."""
+    banned = set(image_hashes(excluded))
+    keep = [i for i, digest in enumerate(image_hashes(data.images)) if digest not in banned]
+    return data.subset(keep)
+
+
+@dataclass
+class ZooMember:
+    """One of our own generator variants: a family, config changes, epochs at which to sample."""
+
+    name: str
+    family: str                          # "vae" or "gan"
+    changes: dict = field(default_factory=dict)
+    snapshots: tuple[int, ...] = (1,)    # epochs after which samples are drawn (each is one source)
+
+
+# Deliberately varied, mostly weak generators: students' models were blurry, noisy, early or collapsed
+DEFAULT_ZOO = (
+    ZooMember("vae tiny latent", "vae", {"latent_dim": 2, "width": 16, "prior_components": 0}, (2, 6)),
+    ZooMember("vae blurry", "vae", {"latent_dim": 16, "width": 16, "kl_weight": 4.0, "prior_components": 0}, (3,)),
+    ZooMember("vae sharp", "vae", {"latent_dim": 64, "width": 32}, (2, 8)),
+    ZooMember("gan hinge sn", "gan", {"width": 16}, (1, 3, 8)),
+    ZooMember("gan classic dcgan", "gan", {"width": 16, "loss": "nonsaturating", "spectral_norm": False,
+                                           "beta1": 0.5, "beta2": 0.999, "ema_decay": 0.0}, (1, 3, 8)),
+    ZooMember("gan wide", "gan", {"width": 32, "lr_generator": 5e-4, "lr_discriminator": 5e-4}, (2, 6)),
+)
+
+
+FAMILIES = {"vae": (VAE, VAEConfig, VAE_LABEL, train_vae), "gan": (GAN, GANConfig, GAN_LABEL, train_gan)}
+
+
+def zoo_fakes(train_images: torch.Tensor, members=DEFAULT_ZOO, samples_per_snapshot: int = 300,
+              seed: int = 0, progress: bool = False) -> LabelledSet:
+    """Train each zoo member on real hands and sample it at its snapshot epochs; one source per snapshot.
+
+    VAE members are also sampled from N(0, I) and GAN members from their raw generator, two more looks.
+    """
+    parts = []
+    for index, member in enumerate(members):
+        model, config_class, label, train = FAMILIES[member.family]
+        config = dataclasses.replace(config_class(), **member.changes, seed=seed + index, epochs=max(member.snapshots))
+        network = model(config)
+
+        def snapshot(epoch: int, _logs, network=network, member=member, label=label) -> None:
+            if epoch + 1 in member.snapshots:
+                source = f"zoo {member.name} epoch {epoch + 1}"
+                samples = generate(network, samples_per_snapshot, seed=epoch)
+                parts.append(LabelledSet.from_images(samples, label, source))
+
+        train(network, train_images, config, callbacks=[snapshot], progress=progress)
+    return LabelledSet.concat(parts)
+
+
+@dataclass
+class DetectorData:
+    """Training and validation sets; validation holds out whole zoo generators and a share of provided fakes."""
+
+    train: LabelledSet
+    validation: LabelledSet
+
+
+def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
+                        zoo: LabelledSet, *, held_out_zoo: tuple[str, ...] = ("vae blurry", "gan wide"),
+                        provided_validation_share: float = 0.25, seed: int = 0) -> DetectorData:
+    """Assemble the detector's sets from uint8 images: real hands split as for the generators (the
+    generators' held-out hands validate), provided fakes split at random, zoo members held out whole."""
+    provided = without_images_of(provided, torch.cat([real_train, real_holdout]))  # its reals are in real_hands
+    fakes = provided.labels != REAL
+    shuffled = torch.rand(len(provided), generator=torch.Generator().manual_seed(seed))
+    to_validation = fakes & (shuffled < provided_validation_share)
+    zoo_out = torch.tensor([any(f"zoo {name} " in source for name in held_out_zoo) for source in zoo.sources],
+                           dtype=torch.bool)
+    train = LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"),
+                                provided.subset(~to_validation), zoo.subset(~zoo_out)])
+    validation = LabelledSet.concat([LabelledSet.from_images(real_holdout, REAL, "real_hands held out"),
+                                     provided.subset(to_validation), zoo.subset(zoo_out)])
+    return DetectorData(train, validation)
+
+
+def own_generator_fakes(checkpoints: list[str | os.PathLike], n: int = 1000, seed: int = 12345) -> LabelledSet:
+    """Samples of our own trained generators (their final checkpoints), labelled by family."""
+    parts = []
+    for path in checkpoints:
+        model, _ = load_model(path)
+        label = VAE_LABEL if isinstance(model, VAE) else GAN_LABEL
+        parts.append(LabelledSet.from_images(generate(model, n, seed=seed), label, f"own {Path(path).stem} final"))
+    return LabelledSet.concat(parts)
+
+
+def cached_zoo_fakes(train_images: torch.Tensor, cache: str | os.PathLike | None, members=DEFAULT_ZOO,
+                     samples_per_snapshot: int = 300, progress: bool = False) -> LabelledSet:
+    """`zoo_fakes`, stored in `cache` and reused while the zoo, sample count and training images are unchanged."""
+    key = hashlib.blake2b(repr((members, samples_per_snapshot)).encode() + train_images.numpy().tobytes(),
+                          digest_size=16).hexdigest()
+    if cache is not None and Path(cache).is_file():
+        stored = torch.load(cache, map_location="cpu", weights_only=True)
+        if stored.get("key") == key:
+            return LabelledSet(stored["images"], stored["labels"], stored["sources"])
+    zoo = zoo_fakes(train_images, members, samples_per_snapshot, progress=progress)
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(cache).with_name(f".{Path(cache).name}.tmp")
+        torch.save({"key": key, "images": zoo.images, "labels": zoo.labels, "sources": zoo.sources}, temporary)
+        os.replace(temporary, cache)
+    return zoo
+
+
+def prepare_detector_data(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
+                          own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
+                          quick: bool = False) -> DetectorData:
+    """Everything the detector learns from: real hands, provided fakes, the zoo and our own generators."""
+    train, holdout = generator_split(load_folder(REAL_HANDS))
+    real = train.images[:1024] if quick else train.images  # quick mode: a smoke run for CI
+    members = tuple(dataclasses.replace(m, snapshots=(1,)) for m in DEFAULT_ZOO) if quick else DEFAULT_ZOO
+    zoo = cached_zoo_fakes(real, None if quick else zoo_cache, members, 100 if quick else 300)
+    own = own_generator_fakes([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
+    return build_detector_data(real, holdout.images, provided_examples(), LabelledSet.concat([zoo, own]))

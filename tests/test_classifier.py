@@ -1,0 +1,122 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_hands, write_jpegs
+from handgen.checkpoint import load_model
+from handgen.classifier import (
+    ClassifierConfig,
+    HandClassifier,
+    classify_folder,
+    predict_proba,
+    write_predictions_csv,
+)
+from handgen.cli import main
+from handgen.data import SkippedFileWarning
+from handgen.detection import LabelledSet, build_detector_data
+from handgen.metrics import confusion_matrix, per_class_recall
+from handgen.train import train_classifier
+
+SMALL = ClassifierConfig(width=8, batch_size=16, epochs=6, lr=3e-3)
+
+
+def two_easy_classes(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class 0: smooth blobs; class 2: the same blobs with strong pixel noise (a crude 'GAN')."""
+    clean = synthetic_hands(n)
+    noisy = np.clip(synthetic_hands(n, seed=1).astype(int) + np.random.default_rng(2).integers(-60, 60, clean.shape),
+                    0, 255).astype(np.uint8)
+    images = torch.from_numpy(np.concatenate([clean, noisy])).unsqueeze(1)
+    labels = torch.tensor([0] * n + [2] * n)
+    return images, labels
+
+
+def test_output_shapes_and_probabilities():
+    model = HandClassifier(SMALL)
+    probabilities = predict_proba(model, torch.zeros(5, 1, 32, 32, dtype=torch.uint8))
+    assert probabilities.shape == (5, 3)
+    assert torch.allclose(probabilities.sum(1), torch.ones(5))
+
+
+def test_tiny_training_separates_two_easy_classes():
+    images, labels = two_easy_classes()
+    model = HandClassifier(SMALL)
+    history = train_classifier(model, images, labels, SMALL, validation=(images, labels), progress=False)
+    assert history[-1]["val_accuracy"] > 0.95
+    assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_prediction_is_deterministic():
+    images, labels = two_easy_classes(32)
+    model = HandClassifier(SMALL)
+    train_classifier(model, images, labels, dataclasses.replace(SMALL, epochs=1), progress=False)
+    assert torch.equal(predict_proba(model, images), predict_proba(model, images))
+    assert not model.training
+
+
+def test_csv_format_sorted_and_atomic(tmp_path):
+    path = write_predictions_csv([("test_hand_0002.jpeg", 1), ("test_hand_0001.jpeg", 2)], tmp_path / "out.csv")
+    assert path.read_text() == "test_hand_0001.jpeg, 2\ntest_hand_0002.jpeg, 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_interrupted_csv_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = write_predictions_csv([("a.jpeg", 0)], tmp_path / "out.csv")
+    import os
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        write_predictions_csv([("b.jpeg", 1)], path)
+    assert path.read_text() == "a.jpeg, 0\n"
+
+
+def test_classify_folder_handles_every_irregular_file(messy_folder):
+    model = HandClassifier(SMALL)
+    with pytest.warns(SkippedFileWarning) as caught:
+        rows = classify_folder(model, messy_folder)
+    names = [name for name, _ in rows]
+    assert names == sorted(names) and len(rows) == 7
+    assert {"rgb.jpeg", "short_32x24.jpeg", "narrow_10x32.jpeg"} <= set(names)
+    assert all(label in (0, 1, 2) for _, label in rows)
+    messages = " ".join(str(w.message) for w in caught)
+    for bad in ("list.jpeg", "archive.jpeg", "truncated.jpeg", "empty.jpeg"):
+        assert bad in messages
+
+
+def test_classify_cli_on_a_small_folder(tmp_path, capsys):
+    images, labels = two_easy_classes(32)
+    checkpoint = tmp_path / "classifier.pt"
+    config = dataclasses.replace(SMALL, epochs=1)
+    train_classifier(HandClassifier(config), images, labels, config, checkpoint=checkpoint, progress=False)
+    assert load_model(checkpoint)[1] == config
+    folder = tmp_path / "test_hands"
+    write_jpegs(folder, synthetic_hands(5), prefix="test_hand")
+    (folder / "junk.jpeg").write_text("no image")
+    out = tmp_path / "result.csv"
+    with pytest.warns(SkippedFileWarning):
+        assert main(["classify", "--input", str(folder), "--out", str(out), "--checkpoint", str(checkpoint)]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 5 and lines[0].startswith("test_hand_0000.jpeg, ")
+    assert all(line.split(", ")[1] in {"0", "1", "2"} for line in lines)
+    assert "skipped 1 unreadable" in capsys.readouterr().out
+    assert main(["classify", "--input", str(tmp_path / "nope"), "--out", str(out), "--checkpoint", str(checkpoint)]) == 1
+
+
+def test_confusion_matrix_and_recall():
+    matrix = confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 2, 1, 2, 0]))
+    assert matrix.tolist() == [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+    assert per_class_recall(matrix).tolist() == [0.5, 1.0, 0.5]
+
+
+def test_detector_split_holds_out_whole_zoo_generators():
+    real = torch.zeros(20, 1, 32, 32, dtype=torch.uint8)
+    holdout = torch.ones(6, 1, 32, 32, dtype=torch.uint8)
+    fakes = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1).expand(40, 1, 32, 32).clone() + 10
+    provided = LabelledSet(fakes[:20], torch.tensor([1, 2] * 10), ["provided"] * 20)
+    zoo = LabelledSet(fakes[20:], torch.tensor([1] * 10 + [2] * 10),
+                      ["zoo vae blurry epoch 3"] * 10 + ["zoo gan hinge sn epoch 1"] * 10)
+    data = build_detector_data(real, holdout, provided, zoo, held_out_zoo=("vae blurry",))
+    assert "zoo vae blurry epoch 3" not in data.train.sources
+    assert data.validation.sources.count("zoo vae blurry epoch 3") == 10
+    assert data.train.sources.count("zoo gan hinge sn epoch 1") == 10
+    assert len(data.train) + len(data.validation) == 20 + 6 + 40
