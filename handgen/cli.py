@@ -70,7 +70,8 @@ def run_sample(args: argparse.Namespace) -> None:
 
 def run_train_classifier(args: argparse.Namespace) -> None:
     config = config_from_args(ClassifierConfig, args)
-    data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators))
+    data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators),
+                                 provided_repeats=args.provided_repeats)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
     history = train_classifier(HandClassifier(config), data.train.images, data.train.labels, config,
                                validation=(data.validation.images, data.validation.labels),
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--zoo-cache", default="runs/zoo.pt", help="samples of the generator zoo, reused if valid")
     sub.add_argument("--own-generators", nargs="*", default=["checkpoints/vae.pt", "checkpoints/gan.pt"],
                      help="checkpoints of our own generators whose samples join the fakes (missing ones are skipped)")
+    sub.add_argument("--provided-repeats", type=positive_int, default=1,
+                     help="how many times the provided (students') fakes appear in the training set")
     sub.add_argument("--device", choices=["cpu", "cuda"])
     add_config_flags(sub, ClassifierConfig)
     sub.set_defaults(run=run_train_classifier)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from .checkpoint import load_model
 from .data import REAL_HANDS, generator_split, load_folder
@@ -45,6 +46,8 @@ class LabelledSet:
     @classmethod
     def concat(cls, parts: list[LabelledSet]) -> LabelledSet:
         parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls(torch.empty(0, 1, 32, 32, dtype=torch.uint8), torch.empty(0, dtype=torch.long), [])
         return cls(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
                    [s for p in parts for s in p.sources])
 
@@ -119,7 +122,7 @@ def zoo_fakes(train_images: torch.Tensor, members=DEFAULT_ZOO, samples_per_snaps
     VAE members are also sampled from N(0, I) and GAN members from their raw generator, two more looks.
     """
     parts = []
-    for index, member in enumerate(members):
+    for index, member in enumerate(tqdm(members, desc="generator zoo", unit="generator")):
         model, config_class, label, train = FAMILIES[member.family]
         config = dataclasses.replace(config_class(), **member.changes, seed=seed + index, epochs=max(member.snapshots))
         network = model(config)
@@ -144,9 +147,14 @@ class DetectorData:
 
 def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
                         zoo: LabelledSet, *, held_out_zoo: tuple[str, ...] = ("vae blurry", "gan wide"),
-                        provided_validation_share: float = 0.25, seed: int = 0) -> DetectorData:
+                        provided_validation_share: float = 0.25, provided_repeats: int = 1,
+                        seed: int = 0) -> DetectorData:
     """Assemble the detector's sets from uint8 images: real hands split as for the generators (the
-    generators' held-out hands validate), provided fakes split at random, zoo members held out whole."""
+    generators' held-out hands validate), provided fakes split at random, zoo members held out whole.
+
+    `provided_repeats` > 1 repeats the provided training fakes: they are the only examples of the students'
+    generators, the population the detector is for, and are outnumbered by our own zoo.
+    """
     provided = without_images_of(provided, torch.cat([real_train, real_holdout]))  # its reals are in real_hands
     fakes = provided.labels != REAL
     shuffled = torch.rand(len(provided), generator=torch.Generator().manual_seed(seed))
@@ -154,7 +162,7 @@ def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, pr
     zoo_out = torch.tensor([any(f"zoo {name} " in source for name in held_out_zoo) for source in zoo.sources],
                            dtype=torch.bool)
     train = LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"),
-                                provided.subset(~to_validation), zoo.subset(~zoo_out)])
+                                *[provided.subset(~to_validation)] * provided_repeats, zoo.subset(~zoo_out)])
     validation = LabelledSet.concat([LabelledSet.from_images(real_holdout, REAL, "real_hands held out"),
                                      provided.subset(to_validation), zoo.subset(zoo_out)])
     return DetectorData(train, validation)
@@ -190,11 +198,12 @@ def cached_zoo_fakes(train_images: torch.Tensor, cache: str | os.PathLike | None
 
 def prepare_detector_data(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
                           own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
-                          quick: bool = False) -> DetectorData:
+                          quick: bool = False, provided_repeats: int = 1) -> DetectorData:
     """Everything the detector learns from: real hands, provided fakes, the zoo and our own generators."""
     train, holdout = generator_split(load_folder(REAL_HANDS))
     real = train.images[:1024] if quick else train.images  # quick mode: a smoke run for CI
     members = tuple(dataclasses.replace(m, snapshots=(1,)) for m in DEFAULT_ZOO) if quick else DEFAULT_ZOO
     zoo = cached_zoo_fakes(real, None if quick else zoo_cache, members, 100 if quick else 300)
     own = own_generator_fakes([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
-    return build_detector_data(real, holdout.images, provided_examples(), LabelledSet.concat([zoo, own]))
+    return build_detector_data(real, holdout.images, provided_examples(), LabelledSet.concat([zoo, own]),
+                               provided_repeats=provided_repeats)

@@ -54,13 +54,14 @@ class LiveLosses:
         plt.close("all")
 
 
-def show_grids(grids: dict[str, torch.Tensor], columns: int = 10, scale: float = 0.45) -> plt.Figure:
-    """Side-by-side grids of uint8 images (N, 1, 32, 32), one panel per title."""
-    figure, axes = plt.subplots(1, len(grids), figsize=(len(grids) * columns * scale * 1.1, columns * scale * 1.2),
-                                squeeze=False)
+def show_grids(grids: dict[str, torch.Tensor], columns: int = 10, scale: float = 0.4) -> plt.Figure:
+    """Side-by-side grids of uint8 images (N, 1, 32, 32), one panel per title; `scale` inches per image."""
+    rows = max(-(-len(images) // columns) for images in grids.values())
+    figure, axes = plt.subplots(1, len(grids), squeeze=False,
+                                figsize=(len(grids) * (columns * scale + 0.3), rows * scale + 0.6))
     for axis, (title, images) in zip(axes[0], grids.items()):
         axis.imshow(image_grid(images, columns=columns), cmap="gray", vmin=0, vmax=255)
-        axis.set_title(title)
+        axis.set_title(title, fontsize=9)
         axis.axis("off")
     figure.tight_layout()
     return figure

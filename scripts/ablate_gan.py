@@ -1,6 +1,6 @@
 """Short GAN ablations at a small width: which of spectral norm, hinge loss, DiffAugment, EMA help.
 
-Usage: python scripts/ablate_gan.py [--epochs 15] [--width 32] [--out results/gan_ablation.jsonl]
+Usage: python scripts/ablate_gan.py [--epochs 15] [--width 32] [--[no-]augment] [--out results/gan_ablation.jsonl]
 Each variant is trained from the same seed on the same 7500 real hands; its samples (EMA and raw
 generator) are scored against the 500 held-out hands. One JSON line per variant is appended.
 """
@@ -18,26 +18,33 @@ from handgen.gan import GAN, GANConfig
 from handgen.sample import generate
 from handgen.train import train_gan
 
-VARIANTS = {
-    "chosen: hinge + SN + EMA": {},
-    "with DiffAugment": {"augment": True},
-    "no spectral norm": {"spectral_norm": False},
-    "non-saturating loss": {"loss": "nonsaturating"},
-    "classic DCGAN (NS loss, no SN, betas 0.5/0.999)": {
-        "loss": "nonsaturating", "spectral_norm": False, "beta1": 0.5, "beta2": 0.999},
-}
+
+def variants(augment: bool) -> dict[str, dict]:
+    """The base configuration and one change at a time (plus the classic DCGAN recipe)."""
+    augmentation = "DiffAugment" if augment else "no DiffAugment"
+    return {
+        f"base: hinge + SN + {augmentation} + EMA": {},
+        "no DiffAugment" if augment else "with DiffAugment": {"augment": not augment},
+        "no spectral norm": {"spectral_norm": False},
+        "non-saturating loss": {"loss": "nonsaturating"},
+        f"classic DCGAN (NS loss, no SN, {augmentation}, betas 0.5/0.999)": {
+            "loss": "nonsaturating", "spectral_norm": False, "beta1": 0.5, "beta2": 0.999},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=GANConfig.augment,
+                        help="DiffAugment in the base configuration (results/ holds a run with --augment)")
     parser.add_argument("--out", default="results/gan_ablation.jsonl", help="appended to; delete it to start afresh")
     args = parser.parse_args()
     train_set, holdout_set = generator_split(load_folder(REAL_HANDS))
     train, holdout = train_set.images, holdout_set.images.numpy()
-    for name, changes in VARIANTS.items():
-        config = dataclasses.replace(GANConfig(width=args.width, epochs=args.epochs), **changes)
+    base = GANConfig(width=args.width, epochs=args.epochs, augment=args.augment)
+    for name, changes in variants(args.augment).items():
+        config = dataclasses.replace(base, **changes)
         gan, start = GAN(config), time.perf_counter()
         train_gan(gan, train, config, progress=False)
         minutes = (time.perf_counter() - start) / 60

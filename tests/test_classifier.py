@@ -3,8 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from conftest import synthetic_hands, write_jpegs
+
 from handgen.checkpoint import load_model
 from handgen.classifier import (
     ClassifierConfig,
@@ -99,7 +99,8 @@ def test_classify_cli_on_a_small_folder(tmp_path, capsys):
     assert len(lines) == 5 and lines[0].startswith("test_hand_0000.jpeg, ")
     assert all(line.split(", ")[1] in {"0", "1", "2"} for line in lines)
     assert "skipped 1 unreadable" in capsys.readouterr().out
-    assert main(["classify", "--input", str(tmp_path / "nope"), "--out", str(out), "--checkpoint", str(checkpoint)]) == 1
+    missing = tmp_path / "nope"
+    assert main(["classify", "--input", str(missing), "--out", str(out), "--checkpoint", str(checkpoint)]) == 1
 
 
 def test_confusion_matrix_and_recall():

@@ -10,15 +10,16 @@ from nbclient import NotebookClient
 from handgen.data import REAL_HANDS, DataError, find_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["GenAI Models.ipynb"]
-COMMITTED_OUTPUTS = ["VAE_hands", "GAN_hands", "checkpoints"]
+NOTEBOOKS = ["GenAI Models.ipynb", "Classifier.ipynb"]
+COMMITTED_OUTPUTS = ["VAE_hands", "GAN_hands", "checkpoints", "results", "Classification Result.csv"]
 
 
 def fingerprint(folders: list[str]) -> dict[str, str]:
     """Hash of every file under the committed output folders."""
+    paths = [path for folder in folders for path in
+             ([ROOT / folder] if (ROOT / folder).is_file() else sorted((ROOT / folder).rglob("*")))]
     return {str(path.relative_to(ROOT)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for folder in folders if (ROOT / folder).exists()
-            for path in sorted((ROOT / folder).rglob("*")) if path.is_file()}
+            for path in paths if path.is_file()}
 
 
 @pytest.mark.notebook
