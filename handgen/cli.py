@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from .checkpoint import CheckpointError, load_model
 from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
 from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
-from .detection import prepare_detector_data
+from .detection import PROVIDED_REPEATS, prepare_detector_data
 from .gan import GAN, GANConfig
 from .runtime import pick_device
 from .sample import OutputFolderError, sample_to_folder
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--zoo-cache", default="runs/zoo.pt", help="samples of the generator zoo, reused if valid")
     sub.add_argument("--own-generators", nargs="*", default=["checkpoints/vae.pt", "checkpoints/gan.pt"],
                      help="checkpoints of our own generators whose samples join the fakes (missing ones are skipped)")
-    sub.add_argument("--provided-repeats", type=positive_int, default=1,
+    sub.add_argument("--provided-repeats", type=positive_int, default=PROVIDED_REPEATS,
                      help="how many times the provided (students') fakes appear in the training set")
     sub.add_argument("--device", choices=["cpu", "cuda"])
     add_config_flags(sub, ClassifierConfig)
