@@ -48,18 +48,15 @@ def generator_training_images(args: argparse.Namespace):
     return train.images
 
 
-def run_train_vae(args: argparse.Namespace) -> None:
-    config = config_from_args(VAEConfig, args)
-    history = train_vae(VAE(config), generator_training_images(args), config, checkpoint=args.checkpoint,
-                        device=pick_device(args.device))
-    print(f"VAE trained for {len(history)} epochs; checkpoint {args.checkpoint}")
+GENERATORS = {"train-vae": (VAEConfig, VAE, train_vae), "train-gan": (GANConfig, GAN, train_gan)}
 
 
-def run_train_gan(args: argparse.Namespace) -> None:
-    config = config_from_args(GANConfig, args)
-    history = train_gan(GAN(config), generator_training_images(args), config, checkpoint=args.checkpoint,
-                        device=pick_device(args.device))
-    print(f"GAN trained for {len(history)} epochs; checkpoint {args.checkpoint}")
+def run_train_generator(args: argparse.Namespace) -> None:
+    config_class, model_class, train = GENERATORS[args.command]
+    config = config_from_args(config_class, args)
+    history = train(model_class(config), generator_training_images(args), config, checkpoint=args.checkpoint,
+                    device=pick_device(args.device))
+    print(f"{model_class.__name__} trained for {len(history)} epochs; checkpoint {args.checkpoint}")
 
 
 def run_sample(args: argparse.Namespace) -> None:
@@ -104,16 +101,14 @@ def positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m handgen", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, config_class, run, default_checkpoint in [
-        ("train-vae", VAEConfig, run_train_vae, "runs/vae.pt"),
-        ("train-gan", GANConfig, run_train_gan, "runs/gan.pt"),
-    ]:
+    for name, (config_class, _, _) in GENERATORS.items():
+        default_checkpoint = f"runs/{name[6:]}.pt"
         sub = commands.add_parser(name, help=f"train the {name[6:].upper()} on real hands (resumes from --checkpoint)")
         sub.add_argument("--data", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
         sub.add_argument("--checkpoint", default=default_checkpoint, help="saved every epoch; resumed if present")
         sub.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
         add_config_flags(sub, config_class)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run_train_generator)
     sub = commands.add_parser("sample", help="write n generated JPEGs from a checkpoint into a folder")
     sub.add_argument("--checkpoint", required=True, help="a VAE or GAN checkpoint")
     sub.add_argument("--out", required=True, help="target folder, e.g. VAE_hands")

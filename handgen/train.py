@@ -59,21 +59,9 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     history, start_epoch = _start_or_resume(task, checkpoint)
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
-    steps_per_epoch = len(images) // config.batch_size  # drop the ragged last batch: stable BN
     for epoch in range(start_epoch, config.epochs):
-        task.model.train()
         started = time.perf_counter()
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-        sums: dict[str, torch.Tensor] = {}
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress,
-                   leave=False)
-        for index in bar:
-            batch = order[index * config.batch_size:(index + 1) * config.batch_size].to(device)
-            losses = task.step(to_float(images[batch]), labels[batch] if labels is not None else None,
-                               epoch * steps_per_epoch + index)
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.detach()
-        logs = {name: float(total) / steps_per_epoch for name, total in sums.items()}
+        logs = _train_one_epoch(task, images, labels, epoch, progress)
         _check_finite(logs, epoch, checkpoint)
         logs.update(task.end_epoch(images, epoch + 1 == config.epochs))
         logs["seconds"] = time.perf_counter() - started  # kept in the history, so resumed runs know their cost
@@ -87,6 +75,24 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in logs.items()))
     task.model.eval()
     return history
+
+
+def _train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | None, epoch: int,
+                     progress: bool) -> dict[str, float]:
+    """One pass in a seeded order (seed and epoch fix it, so a resumed run sees the same batches); mean losses."""
+    config, device = task.config, images.device
+    task.model.train()
+    steps_per_epoch = len(images) // config.batch_size  # drop the ragged last batch: stable BN
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+    sums: dict[str, torch.Tensor] = {}
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+    for index in bar:
+        batch = order[index * config.batch_size:(index + 1) * config.batch_size].to(device)
+        losses = task.step(to_float(images[batch]), labels[batch] if labels is not None else None,
+                           epoch * steps_per_epoch + index)
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value.detach()
+    return {name: float(total) / steps_per_epoch for name, total in sums.items()}
 
 
 def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[History, int]:
