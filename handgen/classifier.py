@@ -25,7 +25,7 @@ class ClassifierConfig:
     lr: float = 2e-3            # AdamW learning rate (one-cycle schedule peak)
     weight_decay: float = 5e-4
     batch_size: int = 128
-    epochs: int = 12
+    epochs: int = 20
     seed: int = 0
     max_shift: int = 2          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.05
