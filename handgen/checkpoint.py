@@ -38,12 +38,19 @@ def kind_of(model: nn.Module) -> str:
     raise CheckpointError(f"no checkpoint kind registered for {type(model).__name__}")
 
 
+def atomic_torch_save(state: Any, path: str | os.PathLike) -> None:
+    """torch.save into a temporary sibling, then rename: an interrupted write never leaves a torn file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any, *, epoch: int,
                     history: list[dict[str, float]], optimizers: dict[str, torch.optim.Optimizer],
                     rng_state: torch.Tensor | None = None) -> None:
     """Write {model, optimizers, config, epoch, history, version} to a temporary file, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "version": FORMAT_VERSION,
         "kind": kind_of(model),
@@ -54,9 +61,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any, *, e
         "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
         "rng_state": rng_state if rng_state is not None else torch.get_rng_state(),
     }
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    atomic_torch_save(state, path)
 
 
 def strip_optimizer_state(path: str | os.PathLike) -> None:
@@ -66,9 +71,7 @@ def strip_optimizer_state(path: str | os.PathLike) -> None:
     """
     state = read_checkpoint(path)
     state["optimizers"] = {}
-    temporary = Path(path).with_name(f".{Path(path).name}.tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+    atomic_torch_save(state, path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_model
+from .checkpoint import atomic_torch_save, load_model
 from .data import REAL_HANDS, generator_split, load_folder
 from .gan import GAN, GANConfig
 from .sample import generate
@@ -190,10 +190,7 @@ def cached_zoo_fakes(train_images: torch.Tensor, cache: str | os.PathLike | None
             return LabelledSet(stored["images"], stored["labels"], stored["sources"])
     zoo = zoo_fakes(train_images, members, samples_per_snapshot, progress=progress)
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(cache).with_name(f".{Path(cache).name}.tmp")
-        torch.save({"key": key, "images": zoo.images, "labels": zoo.labels, "sources": zoo.sources}, temporary)
-        os.replace(temporary, cache)
+        atomic_torch_save({"key": key, "images": zoo.images, "labels": zoo.labels, "sources": zoo.sources}, cache)
     return zoo
 
 
