@@ -1,4 +1,4 @@
-"""Command line: `python -m handgen {train-vae,train-gan,sample,train-classifier,classify} ...`.
+"""Command line: `python -m handgen {train-vae,train-gan,sample,train-classifier,classify,evaluate,tune} ...`.
 
 Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key
 share one name (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones.
@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
 
 from .checkpoint import CheckpointError, load_model
 from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
 from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
 from .detection import PROVIDED_REPEATS, prepare_detector_data
+from .evaluation import evaluate_folders, format_table
 from .gan import GAN, GANConfig
 from .runtime import pick_device
 from .sample import OutputFolderError, sample_to_folder
@@ -91,6 +95,33 @@ def run_classify(args: argparse.Namespace) -> None:
           + f"; skipped {skipped} unreadable file(s)")
 
 
+def run_evaluate(args: argparse.Namespace) -> None:
+    detector = None
+    if args.detector and Path(args.detector).is_file():
+        detector, _ = load_model(args.detector, pick_device(args.device))
+    elif args.detector:
+        print(f"no detector checkpoint at {args.detector}: pixel-space figures only")
+    rows = evaluate_folders(args.folders, detector, real=args.real)
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.json, "a") as handle:
+            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            handle.writelines(json.dumps({"time": stamp, **row}) + "\n" for row in rows)
+        print(f"appended {len(rows)} rows to {args.json}")
+
+
+def run_tune(args: argparse.Namespace) -> None:
+    from .tuning import BUDGETS, run_study, study_objective, trial_table  # optuna takes a second to import
+
+    budget = dataclasses.replace(BUDGETS[args.family], **{k: v for k, v in (("trials", args.trials),
+                                                                             ("epochs", args.epochs)) if v})
+    objective = study_objective(args.family, budget, zoo_cache=args.zoo_cache)
+    study = run_study(args.family, objective, budget, args.storage)
+    print(format_table(trial_table(study)))
+    print(f"best trial {study.best_trial.number}: value {study.best_value:.4f}, params {study.best_params}")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -134,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--checkpoint", default="checkpoints/classifier.pt")
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_classify)
+
+    sub = commands.add_parser("evaluate", help="score folders of generated hands against held-out real hands")
+    sub.add_argument("folders", nargs="+", help="folders of generated images, e.g. VAE_hands GAN_hands")
+    sub.add_argument("--real", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
+    sub.add_argument("--detector", default="checkpoints/classifier.pt",
+                     help="detector checkpoint for the learned feature space ('' for pixel space only)")
+    sub.add_argument("--json", help="append the rows to this JSON-lines file")
+    sub.add_argument("--device", choices=["cpu", "cuda"])
+    sub.set_defaults(run=run_evaluate)
+
+    sub = commands.add_parser("tune", help="Optuna search for one model family (resumes from --storage)")
+    sub.add_argument("family", choices=["vae", "gan", "classifier"])
+    sub.add_argument("--trials", type=positive_int, help="total trials of the study (default: per family)")
+    sub.add_argument("--epochs", type=positive_int, help="epochs per trial (default: per family)")
+    sub.add_argument("--storage", default="results/tuning.db", help="SQLite file holding the studies")
+    sub.add_argument("--zoo-cache", default="runs/zoo.pt", help="classifier: samples of the generator zoo")
+    sub.set_defaults(run=run_tune)
     return parser
 
 

@@ -194,14 +194,34 @@ def cached_zoo_fakes(train_images: torch.Tensor, cache: str | os.PathLike | None
     return zoo
 
 
-def prepare_detector_data(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
-                          own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
-                          quick: bool = False, provided_repeats: int = PROVIDED_REPEATS) -> DetectorData:
-    """Everything the detector learns from: real hands, provided fakes, the zoo and our own generators."""
+@dataclass
+class DetectorSources:
+    """Everything the detector may learn from, before the split: `build_detector_data` assembles the sets."""
+
+    real_train: torch.Tensor    # the generators' 7500 training hands
+    real_holdout: torch.Tensor  # the generators' 500 held-out hands
+    provided: LabelledSet       # the coursework's labelled folders
+    generated: LabelledSet      # the zoo and our own final generators
+
+    def assemble(self, provided_repeats: int = PROVIDED_REPEATS) -> DetectorData:
+        return build_detector_data(self.real_train, self.real_holdout, self.provided, self.generated,
+                                   provided_repeats=provided_repeats)
+
+
+def detector_sources(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
+                     own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
+                     quick: bool = False) -> DetectorSources:
+    """Real hands, provided fakes, the zoo (trained, or read from `zoo_cache`) and our own generators' samples."""
     train, holdout = generator_split(load_folder(REAL_HANDS))
     real = train.images[:1024] if quick else train.images  # quick mode: a smoke run for CI
     members = tuple(dataclasses.replace(m, snapshots=(1,)) for m in DEFAULT_ZOO) if quick else DEFAULT_ZOO
     zoo = cached_zoo_fakes(real, None if quick else zoo_cache, members, 100 if quick else 300)
     own = own_generator_fakes([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
-    return build_detector_data(real, holdout.images, provided_examples(), LabelledSet.concat([zoo, own]),
-                               provided_repeats=provided_repeats)
+    return DetectorSources(real, holdout.images, provided_examples(), LabelledSet.concat([zoo, own]))
+
+
+def prepare_detector_data(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
+                          own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
+                          quick: bool = False, provided_repeats: int = PROVIDED_REPEATS) -> DetectorData:
+    """Training and validation sets from `detector_sources`."""
+    return detector_sources(zoo_cache, own_checkpoints, quick).assemble(provided_repeats)

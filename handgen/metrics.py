@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
 
 
 @dataclass
@@ -42,9 +41,10 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """
     mean_a, mean_b = features_a.mean(axis=0), features_b.mean(axis=0)
     cov_a, cov_b = np.cov(features_a, rowvar=False), np.cov(features_b, rowvar=False)
-    root, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    root = root.real
-    value = float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * root))
+    # tr sqrt(A B) is the sum of the square roots of the eigenvalues of A B, real and >= 0 for PSD A, B
+    eigenvalues = np.linalg.eigvals(cov_a @ cov_b).real
+    trace_root = np.sqrt(np.clip(eigenvalues, 0.0, None)).sum()
+    value = float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_root)
     return max(value, 0.0)
 
 
@@ -63,6 +63,33 @@ def kernel_distance(features_a: np.ndarray, features_b: np.ndarray, subsets: int
         off_diagonal = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
         estimates.append(off_diagonal - 2.0 * k_xy.mean())
     return float(np.mean(estimates))
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances (len(a), len(b)) between the rows of two feature sets."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    squared = (a ** 2).sum(axis=1)[:, None] + (b ** 2).sum(axis=1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _knn_radii(features: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row to its k-th nearest other row of the same set."""
+    distances = pairwise_distances(features, features)
+    np.fill_diagonal(distances, np.inf)
+    return np.sort(distances, axis=1)[:, k - 1]
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (k-nearest-neighbour manifolds, Kynkaanniemi et al. 2019).
+
+    Precision: share of fakes inside the real manifold (a ball of each real row's k-NN radius): realism.
+    Recall: share of reals inside the fake manifold: variety. A collapsed generator keeps its precision
+    and loses its recall; a blurry one tends the other way.
+    """
+    cross = pairwise_distances(fake, real)                     # (fakes, reals)
+    precision = (cross <= _knn_radii(real, k)[None, :]).any(axis=1).mean()
+    recall = (cross.T <= _knn_radii(fake, k)[None, :]).any(axis=1).mean()
+    return float(precision), float(recall)
 
 
 def nearest_distances(queries: np.ndarray, references: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -102,3 +129,9 @@ def per_class_recall(matrix: np.ndarray) -> np.ndarray:
     totals = matrix.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.diag(matrix) / totals
+
+
+def accuracy_by_group(labels: np.ndarray, predictions: np.ndarray, groups: list[str]) -> dict[str, float]:
+    """Accuracy within each group (e.g. each generator a validation set holds out), sorted by group name."""
+    hits, groups = np.asarray(labels) == np.asarray(predictions), np.asarray(groups)
+    return {group: float(hits[groups == group].mean()) for group in sorted(set(groups.tolist()))}
