@@ -44,10 +44,12 @@ class QualityJudge:
     k-NN figures compare like with like. KID is unbiased, so it reads the same at any n.
     """
 
-    def __init__(self, train: np.ndarray, holdout: np.ndarray, detector: HandClassifier | None = None):
-        half = len(holdout) // 2
-        self.train, self.size = np.asarray(train), half
-        self.floor, self.reference = np.asarray(holdout[:half]), np.asarray(holdout[half:2 * half])
+    def __init__(self, train: np.ndarray, holdout: np.ndarray, detector: HandClassifier | None = None,
+                 with_floor: bool = True):
+        """`with_floor=False` compares with all held-out hands (half the variance; for tuning, which needs no floor)."""
+        half = len(holdout) // 2 if with_floor else 0
+        self.train, self.size = np.asarray(train), len(holdout) - half
+        self.floor, self.reference = np.asarray(holdout[:half]), np.asarray(holdout[half:half + self.size])
         self.spaces: dict[str, FeatureMap] = {"pix": PixelPCA.fit(self.train)}
         if detector is not None:
             self.spaces["det"] = detector_features(detector)
@@ -73,6 +75,8 @@ class QualityJudge:
 
     def table(self, sets: dict[str, np.ndarray]) -> list[dict[str, float | str]]:
         """One row per set, then the real floor."""
+        if not len(self.floor):
+            raise ValueError("this judge was built with_floor=False: it has no floor to print")
         return [self.row(name, images) for name, images in sets.items()] + [self.row("real held-out (floor)",
                                                                                       self.floor)]
 

@@ -65,3 +65,41 @@ def show_grids(grids: dict[str, torch.Tensor], columns: int = 10, scale: float =
         axis.axis("off")
     figure.tight_layout()
     return figure
+
+
+def plot_study(study, title: str = "") -> plt.Figure:
+    """An Optuna study in three panels: each trial's score (pruned ones at their last report) with the best
+    so far; the intermediate scores the pruner saw; the parameters' importances (fANOVA)."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    trials = [t for t in study.trials if t.state in (states.COMPLETE, states.PRUNED)]
+    maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    figure, (history, curves, importance) = plt.subplots(1, 3, figsize=(15, 3.6))
+    complete = [t for t in trials if t.state == states.COMPLETE]
+    pruned = [t for t in trials if t.state == states.PRUNED and t.intermediate_values]
+    history.scatter([t.number for t in complete], [t.value for t in complete], label="complete", color="C0")
+    history.scatter([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
+                    marker="x", color="gray", label="pruned (last report)")
+    if complete:
+        best, running = [], None
+        for trial in sorted(complete, key=lambda t: t.number):
+            running = trial.value if running is None else (max if maximise else min)(running, trial.value)
+            best.append((trial.number, running))
+        history.step(*zip(*best), where="post", color="C1", label="best so far")
+    history.set(xlabel="trial", ylabel="objective", title=f"{title}: optimisation history")
+    history.legend(fontsize=8)
+    for trial in trials:
+        steps = sorted(trial.intermediate_values)
+        curves.plot(steps, [trial.intermediate_values[s] for s in steps], marker=".",
+                    color="C0" if trial.state == states.COMPLETE else "lightgray")
+    curves.set(xlabel="epoch", ylabel="objective", title="intermediate scores (grey: pruned)")
+    if len(complete) >= 2:
+        scores = optuna.importance.get_param_importances(study)
+        importance.barh(list(scores)[::-1], list(scores.values())[::-1], color="C2")
+        importance.set(xlabel="importance (fANOVA)", title="parameter importances")
+    else:
+        importance.text(0.5, 0.5, "importances need two complete trials", ha="center", va="center")
+        importance.axis("off")
+    figure.tight_layout()
+    return figure

@@ -140,7 +140,8 @@ def study_objective(family: str, budget: StudyBudget, *, quick: bool = False,
         return classifier_objective(detector_sources(zoo_cache, quick=quick), budget)
     train, holdout = generator_split(load_folder(REAL_HANDS))
     images = train.images[:1024] if quick else train.images
-    return generator_objective(family, images, QualityJudge(images.numpy(), holdout.images.numpy()), budget)
+    return generator_objective(family, images, QualityJudge(images.numpy(), holdout.images.numpy(), with_floor=False),
+                               budget)
 
 
 def source_balanced_accuracy(model: HandClassifier, validation) -> tuple[float, dict[str, float]]:

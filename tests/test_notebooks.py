@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 from handgen.data import REAL_HANDS, DataError, find_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["GenAI Models.ipynb", "Classifier.ipynb"]
+NOTEBOOKS = ["GenAI Models.ipynb", "Classifier.ipynb", "Hypertuning.ipynb"]
 COMMITTED_OUTPUTS = ["VAE_hands", "GAN_hands", "checkpoints", "results", "Classification Result.csv"]
 
 

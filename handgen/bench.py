@@ -1,0 +1,196 @@
+"""Speed benchmark: `python -m handgen.bench` prints one table; every comparison is measured in the same run.
+
+The machine may be shared and noisy, so each figure is the median of several repeats after a warm-up,
+and the conclusions are read from ratios between rows measured side by side, never from seconds alone.
+
+* training steps of the VAE, the GAN (D and G) and the detector at their default configs, fed three ways:
+  bare steps on one batch already in memory; `fit`'s epoch path (decoded once, batches indexed from a
+  uint8 tensor); and the naive course-code pipeline (a `Dataset` that opens each JPEG with PIL in
+  `__getitem__`, through a `DataLoader`);
+* each step's floating-point work (counted from the layer shapes by `torch.utils.flop_counter`) per second,
+  against the machine's ceiling measured in the same run (a large convolution and a large matrix product);
+* the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples.
+
+`--make-run` also runs `make run` and reports its wall time and peak memory (slow: the whole job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from .checkpoint import load_model
+from .classifier import ClassifierConfig, HandClassifier, predict_proba
+from .data import REAL_HANDS, decode_image, find_folder, list_image_files, load_folder, to_float
+from .evaluation import format_table
+from .gan import GAN, GANConfig
+from .sample import sample_to_folder
+from .train import Task, _train_one_epoch, classifier_task, gan_task, vae_task
+from .vae import VAE, VAEConfig
+
+
+def median_seconds(work: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of `work()` over `repeats` runs, after `warmup` untimed runs."""
+    for _ in range(warmup):
+        work()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def ceiling_gflops(repeats: int = 5) -> dict[str, float]:
+    """The machine's own peak, measured now: a large 3x3 convolution and a large matrix product (fp32)."""
+    images, conv = torch.randn(64, 128, 32, 32), torch.nn.Conv2d(128, 128, 3, padding=1, bias=False)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    with torch.inference_mode():
+        conv_seconds = median_seconds(lambda: conv(images), repeats)
+        matmul_seconds = median_seconds(lambda: a @ b, repeats)
+    conv_flops = 2 * 128 * 128 * 9 * 32 * 32 * 64
+    return {"conv": conv_flops / conv_seconds / 1e9, "matmul": 2 * 2048 ** 3 / matmul_seconds / 1e9}
+
+
+def flops_of(work: Callable[[], object]) -> int:
+    """Floating-point operations of one call (forward and backward), counted from the layer shapes."""
+    with FlopCounterMode(display=False) as counter:
+        work()
+    return counter.get_total_flops()
+
+
+class NaiveJpegDataset(Dataset):
+    """What most course code does: open and decode one JPEG per `__getitem__` (the baseline)."""
+
+    def __init__(self, files: list[Path], labels: torch.Tensor):
+        self.files, self.labels = files, labels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = torch.tensor(decode_image(self.files[index]))[None]
+        return to_float(image), self.labels[index]
+
+
+def family_tasks(images: int) -> dict[str, Callable[[], Task]]:
+    """Fresh tasks at the default configs (the VAE's mixture fit, a one-off, is left out of the epoch)."""
+    steps = images // ClassifierConfig().batch_size
+    return {
+        "VAE": lambda: vae_task(VAE(VAEConfig(prior_components=0)), VAEConfig(prior_components=0), "cpu"),
+        "GAN": lambda: gan_task(GAN(GANConfig()), GANConfig(), "cpu"),
+        "detector": lambda: classifier_task(HandClassifier(ClassifierConfig()), ClassifierConfig(), steps, "cpu"),
+    }
+
+
+def step_row(name: str, task: Task, real: torch.Tensor, files: list[Path], ceiling: float, repeats: int) -> dict:
+    """Images per second of one family's step: bare, through `fit`'s epoch path, through the naive pipeline."""
+    labels = torch.arange(len(real)) % 3
+    batch_size = task.config.batch_size
+    batch, batch_labels, counter = to_float(real[:batch_size]), labels[:batch_size], iter(range(10 ** 9))
+
+    def bare() -> None:
+        task.step(batch, batch_labels, next(counter))
+
+    def naive() -> None:
+        loader = DataLoader(NaiveJpegDataset(files, labels), batch_size=batch_size, shuffle=True, drop_last=True)
+        for images, image_labels in loader:
+            task.step(images, image_labels, next(counter))
+
+    step_flops = flops_of(bare)
+    step_seconds = median_seconds(bare, repeats * 4, warmup=3)
+    epoch_seconds = median_seconds(lambda: _train_one_epoch(task, real, labels, 0, progress=False), repeats)
+    naive_seconds = median_seconds(naive, max(2, repeats // 2))
+    epoch_images = len(real) // batch_size * batch_size
+    bare_rate, epoch_rate, naive_rate = (batch_size / step_seconds, epoch_images / epoch_seconds,
+                                         epoch_images / naive_seconds)
+    return {"step": name, "batch": batch_size, "bare img/s": round(bare_rate),
+            "epoch img/s": round(epoch_rate), "epoch/bare": round(epoch_rate / bare_rate, 3),
+            "naive img/s": round(naive_rate), "epoch/naive": round(epoch_rate / naive_rate, 2),
+            "GFLOP/step": round(step_flops / 1e9, 2), "GFLOP/s": round(step_flops / step_seconds / 1e9, 1),
+            "share of ceiling": round(step_flops / step_seconds / 1e9 / ceiling, 3)}
+
+
+def training_rows(real: torch.Tensor, files: list[Path], ceiling: float, repeats: int, images: int) -> list[dict]:
+    """One `step_row` per family, on the first `images` real hands."""
+    return [step_row(name, make_task(), real[:images], files[:images], ceiling, repeats)
+            for name, make_task in family_tasks(images).items()]
+
+
+def data_path_rows(repeats: int, classifier_checkpoint: str, generator_checkpoint: str) -> list[dict]:
+    """Decoding the real hands, labelling the test hands (decode + predict), writing 300 samples."""
+    rows = []
+    real_seconds = median_seconds(lambda: load_folder(REAL_HANDS, warn=False), repeats, warmup=1)
+    rows.append({"task": f"decode {len(load_folder(REAL_HANDS, warn=False))} real hands", "seconds": real_seconds})
+    if Path(classifier_checkpoint).is_file():
+        model, _ = load_model(classifier_checkpoint, "cpu")
+        test = load_folder("test_hands", warn=False)
+        decode = median_seconds(lambda: load_folder("test_hands", warn=False), repeats)
+        predict = median_seconds(lambda: predict_proba(model, test.images), repeats)
+        rows += [{"task": f"decode {len(test)} test hands", "seconds": decode},
+                 {"task": f"predict {len(test)} test hands", "seconds": predict},
+                 {"task": f"label {len(test)} test hands (decode + predict)", "seconds": decode + predict}]
+    if Path(generator_checkpoint).is_file():
+        generator, _ = load_model(generator_checkpoint, "cpu")
+        with tempfile.TemporaryDirectory() as scratch:
+            seconds = median_seconds(lambda: sample_to_folder(generator, Path(scratch) / "GAN_hands", 300), repeats)
+        rows.append({"task": "generate and write 300 GAN samples", "seconds": seconds})
+    return [{"task": row["task"], "seconds": round(row["seconds"], 3)} for row in rows]
+
+
+def make_run_row() -> dict:
+    """Wall time and peak resident memory of `make run` (the largest of its processes; they run one by one)."""
+    started = time.perf_counter()
+    subprocess.run(["make", "run"], check=True)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"task": "make run", "minutes": round((time.perf_counter() - started) / 60, 1),
+            "peak memory GB": round(peak_kib / 1024 ** 2, 2)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m handgen.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median reported)")
+    parser.add_argument("--images", type=int, default=1280, help="images per timed epoch")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--classifier", default="checkpoints/classifier.pt")
+    parser.add_argument("--generator", default="checkpoints/gan.pt")
+    parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
+    parser.add_argument("--json", help="append the results to this JSON-lines file")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    np.seterr(all="ignore")
+    real = load_folder(REAL_HANDS, warn=False)
+    files = [find_folder(REAL_HANDS) / name for name in real.names]
+    assert files == list_image_files(find_folder(REAL_HANDS))[:len(files)], "every real hand decodes"
+    ceiling = ceiling_gflops(args.repeats)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ceiling: conv {ceiling['conv']:.1f} "
+          f"GFLOP/s, matmul {ceiling['matmul']:.1f} GFLOP/s")
+    training = training_rows(real.images, files, max(ceiling.values()), args.repeats, args.images)
+    print(format_table(training))
+    data_path = data_path_rows(args.repeats, args.classifier, args.generator)
+    print(format_table(data_path))
+    result = {"threads": torch.get_num_threads(), "ceiling_gflops": ceiling, "training": training,
+              "data_path": data_path}
+    if args.make_run:
+        result["make_run"] = make_run_row()
+        print(format_table([result["make_run"]]))
+    if args.json:
+        with open(args.json, "a") as handle:
+            handle.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
