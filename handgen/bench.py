@@ -9,6 +9,7 @@ and the conclusions are read from ratios between rows measured side by side, nev
   `__getitem__`, through a `DataLoader`);
 * each step's floating-point work (counted from the layer shapes by `torch.utils.flop_counter`) per second,
   against the machine's ceiling measured in the same run (a large convolution and a large matrix product);
+* what might move the speed: channels-last layout, thread count, batch size of inference, fused Adam;
 * the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples.
 
 `--make-run` also runs `make run` and reports its wall time and peak memory (slow: the whole job).
@@ -17,6 +18,7 @@ and the conclusions are read from ratios between rows measured side by side, nev
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import resource
 import statistics
@@ -129,6 +131,56 @@ def training_rows(real: torch.Tensor, files: list[Path], ceiling: float, repeats
             for name, make_task in family_tasks(images).items()]
 
 
+def inference_layout_rows(model: HandClassifier, images: torch.Tensor, repeats: int) -> list[dict]:
+    """Detector inference over `images` in each memory layout and batch size (what `predict_proba` chose)."""
+    rows = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        network = copy.deepcopy(model).eval().to(memory_format=layout)
+        for batch_size in (1024, 256):
+            seconds = median_seconds(lambda: _predict(network, images, batch_size, layout), repeats)  # noqa: B023
+            rows.append({"variant": f"predict, {str(layout).split('.')[-1]}, batch {batch_size}",
+                         "img/s": round(len(images) / seconds)})
+    return rows
+
+
+@torch.inference_mode()
+def _predict(network: torch.nn.Module, images: torch.Tensor, batch_size: int, layout: torch.memory_format) -> None:
+    for chunk in images.split(batch_size):
+        network(to_float(chunk).contiguous(memory_format=layout))
+
+
+def training_variant_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """Training steps in channels-last layout, and with 1 thread instead of all, against the defaults."""
+    rows = []
+    threads = torch.get_num_threads()
+    for name, make_task in family_tasks(len(real)).items():
+        for variant in ("default", "channels_last", "1 thread"):
+            task = make_task()
+            layout = torch.channels_last if variant == "channels_last" else torch.contiguous_format
+            task.model.to(memory_format=layout)
+            batch = to_float(real[:task.config.batch_size]).contiguous(memory_format=layout)
+            labels = torch.arange(len(batch)) % 3
+            torch.set_num_threads(1 if variant == "1 thread" else threads)
+            seconds = median_seconds(lambda: task.step(batch, labels, 10), repeats * 4, warmup=3)  # noqa: B023
+            rows.append({"variant": f"{name} step, {variant}", "img/s": round(len(batch) / seconds)})
+        torch.set_num_threads(threads)
+    return rows
+
+
+def optimizer_rows(repeats: int) -> list[dict]:
+    """Adam's update for the GAN's parameters: the default multi-tensor version against the fused kernel."""
+    gan, rows = GAN(GANConfig()), []
+    for fused in (False, True):
+        parameters = list(gan.parameters())
+        for parameter in parameters:
+            parameter.grad = torch.randn_like(parameter)
+        optimizer = torch.optim.Adam(parameters, lr=1e-4, fused=fused)
+        seconds = median_seconds(optimizer.step, repeats * 4, warmup=3)
+        rows.append({"variant": f"GAN Adam update, {'fused' if fused else 'default (foreach)'}",
+                     "img/s": round(GANConfig().batch_size / seconds)})
+    return rows
+
+
 def data_path_rows(repeats: int, classifier_checkpoint: str, generator_checkpoint: str) -> list[dict]:
     """Decoding the real hands, labelling the test hands (decode + predict), writing 300 samples."""
     rows = []
@@ -180,10 +232,14 @@ def main(argv: list[str] | None = None) -> None:
           f"GFLOP/s, matmul {ceiling['matmul']:.1f} GFLOP/s")
     training = training_rows(real.images, files, max(ceiling.values()), args.repeats, args.images)
     print(format_table(training))
+    variants = training_variant_rows(real.images, args.repeats) + optimizer_rows(args.repeats)
+    if Path(args.classifier).is_file():
+        variants += inference_layout_rows(load_model(args.classifier, "cpu")[0], real.images[:2048], args.repeats)
+    print(format_table(variants))
     data_path = data_path_rows(args.repeats, args.classifier, args.generator)
     print(format_table(data_path))
     result = {"threads": torch.get_num_threads(), "ceiling_gflops": ceiling, "training": training,
-              "data_path": data_path}
+              "variants": variants, "data_path": data_path}
     if args.make_run:
         result["make_run"] = make_run_row()
         print(format_table([result["make_run"]]))

@@ -5,6 +5,7 @@ Only the network and prediction live here; its training step is in `train.py`, i
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +67,16 @@ class HandClassifier(nn.Module):
 
 
 @torch.inference_mode()
-def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32); deterministic (eval mode, no augmentation)."""
+def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32); deterministic (eval mode, no augmentation).
+
+    Runs a channels-last copy of the model on batches of 256: on CPU that is about twice as fast as the
+    default layout and batches of 1024 (`python -m handgen.bench`); the model passed in is left untouched.
+    """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    chunks = [model(to_float(chunk.to(device))).softmax(dim=1).cpu() for chunk in images.split(batch_size)]
-    model.train(was_training)
+    fast = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    chunks = [fast(to_float(chunk.to(device)).contiguous(memory_format=torch.channels_last)).softmax(dim=1).cpu()
+              for chunk in images.split(batch_size)]
     return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))
 
 
