@@ -2,7 +2,7 @@
 PYTHON ?= python3
 RUNS ?= runs
 
-.PHONY: install run test lint generators samples detector csv
+.PHONY: install run test lint generators samples detector csv evaluate tune bench
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
@@ -29,6 +29,17 @@ run: install
 
 test: install
 	$(PYTHON) -m pytest
+
+evaluate:
+	$(PYTHON) -m handgen evaluate VAE_hands GAN_hands
+
+tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by side on 2 cores; they resume)
+	$(PYTHON) -m handgen tune vae
+	$(PYTHON) -m handgen tune gan
+	$(PYTHON) -m handgen tune classifier
+
+bench:
+	$(PYTHON) -m handgen.bench --json results/bench.jsonl
 
 lint:
 	$(PYTHON) -m ruff check handgen tests scripts
