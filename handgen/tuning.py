@@ -209,9 +209,11 @@ def run_study(family: str, objective: Objective, budget: StudyBudget, storage: s
 
 
 def best_config(study: optuna.Study, family: str, epochs: int | None = None):
-    """The best trial's parameters applied to the family's default config (epochs: the default's, full length).
-    For the detector, returns (config, provided_repeats)."""
-    params = dict(study.best_trial.params)
+    """The best trial's parameters, rounded to two significant digits (finer than the search resolves), applied
+    to the family's default config (epochs: the default's, full length). The detector: (config, provided_repeats)."""
+    best, continuous = study.best_trial, optuna.distributions.FloatDistribution
+    params = {name: float(f"{value:.2g}") if isinstance(best.distributions[name], continuous) else value
+              for name, value in best.params.items()}  # categorical choices are kept exactly
     defaults = {"vae": VAEConfig(), "gan": GANConfig(), "classifier": ClassifierConfig()}[family]
     repeats = params.pop("provided_repeats", None)
     config = dataclasses.replace(defaults, **params, epochs=epochs or defaults.epochs)
