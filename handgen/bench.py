@@ -55,6 +55,19 @@ def median_seconds(work: Callable[[], object], repeats: int = 5, warmup: int = 1
     return statistics.median(times)
 
 
+def interleaved_median_seconds(first: Callable[[], object], second: Callable[[], object],
+                               repeats: int = 5) -> tuple[float, float]:
+    """Median wall times of two pieces of work timed in alternation (after one warm-up run of each)."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for work, record in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            work()
+            record.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def ceiling_gflops(repeats: int = 5) -> dict[str, float]:
     """The machine's own peak, measured now: a large 3x3 convolution and a large matrix product (fp32)."""
     images, conv = torch.randn(64, 128, 32, 32), torch.nn.Conv2d(128, 128, 3, padding=1, bias=False)
@@ -111,12 +124,18 @@ def step_row(name: str, task: Task, real: torch.Tensor, files: list[Path], ceili
         for images, image_labels in loader:
             task.step(images, image_labels, next(counter))
 
+    def bare_epoch() -> None:  # as many bare steps as an epoch has, on the one batch
+        for _ in range(len(real) // batch_size):
+            bare()
+
     step_flops = flops_of(bare)
-    step_seconds = median_seconds(bare, repeats * 4, warmup=3)
-    epoch_seconds = median_seconds(lambda: _train_one_epoch(task, real, labels, 0, progress=False), repeats)
+    # bare and epoch-path passes alternate, so a slow spell of a shared machine hits both alike
+    bare_seconds, epoch_seconds = interleaved_median_seconds(
+        bare_epoch, lambda: _train_one_epoch(task, real, labels, 0, progress=False), repeats)
     naive_seconds = median_seconds(naive, max(2, repeats // 2))
     epoch_images = len(real) // batch_size * batch_size
-    bare_rate, epoch_rate, naive_rate = (batch_size / step_seconds, epoch_images / epoch_seconds,
+    step_seconds = bare_seconds * batch_size / epoch_images
+    bare_rate, epoch_rate, naive_rate = (epoch_images / bare_seconds, epoch_images / epoch_seconds,
                                          epoch_images / naive_seconds)
     return {"step": name, "batch": batch_size, "bare img/s": round(bare_rate),
             "epoch img/s": round(epoch_rate), "epoch/bare": round(epoch_rate / bare_rate, 3),
@@ -213,8 +232,8 @@ def make_run_row() -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m handgen.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (median reported)")
-    parser.add_argument("--images", type=int, default=1280, help="images per timed epoch")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per figure (median reported)")
+    parser.add_argument("--images", type=int, default=2560, help="images per timed epoch")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--classifier", default="checkpoints/classifier.pt")
     parser.add_argument("--generator", default="checkpoints/gan.pt")
