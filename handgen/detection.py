@@ -102,7 +102,7 @@ class ZooMember:
 
     def config(self, seed: int):
         """The member's full config: the family's defaults with `changes`, trained up to the last snapshot."""
-        config_class = {"vae": VAEConfig, "gan": GANConfig}[self.family]
+        config_class = FAMILIES[self.family][1]
         return dataclasses.replace(config_class(), **self.changes, seed=seed, epochs=max(self.snapshots))
 
 
@@ -124,6 +124,7 @@ DEFAULT_ZOO = (
 )
 
 
+# the generator families: (model class, config class, detector label, training function)
 FAMILIES = {"vae": (VAE, VAEConfig, VAE_LABEL, train_vae), "gan": (GAN, GANConfig, GAN_LABEL, train_gan)}
 
 

@@ -25,12 +25,13 @@ import torch
 
 from .classifier import ClassifierConfig, HandClassifier, predict_proba
 from .data import REAL_HANDS, generator_split, load_folder
+from .detection import FAMILIES as GENERATOR_FAMILIES
 from .detection import DetectorSources, detector_sources
 from .evaluation import QualityJudge
-from .gan import GAN, GANConfig
+from .gan import GANConfig
 from .metrics import accuracy_by_group
 from .sample import generate
-from .train import TrainingDiverged, train_classifier, train_gan, train_vae
+from .train import TrainingDiverged, train_classifier
 from .vae import VAE, VAEConfig
 
 Objective = Callable[[optuna.Trial], float]
@@ -110,7 +111,8 @@ def _scored_epoch(epoch: int, budget: StudyBudget) -> bool:
 def generator_objective(family: str, train_images: torch.Tensor, judge: QualityJudge,
                         budget: StudyBudget) -> Objective:
     """Train a VAE or GAN from a trial's config for `budget.epochs`; KID x1000 of its samples, lower is better."""
-    model_class, train, suggest = {"vae": (VAE, train_vae, suggest_vae), "gan": (GAN, train_gan, suggest_gan)}[family]
+    model_class, _, _, train = GENERATOR_FAMILIES[family]
+    suggest = {"vae": suggest_vae, "gan": suggest_gan}[family]
     prior_images = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:2000]]
 
     def objective(trial: optuna.Trial) -> float:

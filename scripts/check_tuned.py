@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from handgen import GAN, VAE, HandClassifier, generator_split, load_folder, train_classifier, train_gan, train_vae
+from handgen import HandClassifier, generator_split, load_folder, train_classifier
 from handgen.checkpoint import load_model, read_checkpoint
 from handgen.data import REAL_HANDS
-from handgen.detection import detector_sources
+from handgen.detection import FAMILIES, detector_sources
 from handgen.evaluation import QualityJudge
 from handgen.sample import generate
 from handgen.tuning import best_config, open_study, source_balanced_accuracy
-
-MODELS = {"vae": (VAE, train_vae), "gan": (GAN, train_gan)}
 
 
 def training_minutes(checkpoint: Path) -> float:
@@ -38,7 +36,7 @@ def generator_scores(model, judge: QualityJudge) -> dict[str, float]:
 
 
 def check_generator(family: str, config, tuned_path: Path) -> list[dict]:
-    model_class, train = MODELS[family]
+    model_class, _, _, train = FAMILIES[family]
     train_set, holdout = generator_split(load_folder(REAL_HANDS))
     tuned = model_class(config)
     train(tuned, train_set.images, config, checkpoint=tuned_path)

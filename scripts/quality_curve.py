@@ -15,13 +15,12 @@ import json
 import numpy as np
 import torch
 
-from handgen import GAN, VAE, GANConfig, VAEConfig, generator_split, load_folder, train_gan, train_vae
+from handgen import VAE, generator_split, load_folder
 from handgen.data import REAL_HANDS
+from handgen.detection import FAMILIES
 from handgen.evaluation import QualityJudge
 from handgen.sample import generate
 from handgen.tuning import best_config, open_study
-
-FAMILIES = {"vae": (VAE, VAEConfig, train_vae), "gan": (GAN, GANConfig, train_gan)}
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/quality_curve.jsonl")
     args = parser.parse_args()
     np.seterr(all="ignore")
-    model_class, config_class, train = FAMILIES[args.family]
+    model_class, config_class, _, train = FAMILIES[args.family]
     config = best_config(open_study(args.family, args.storage), args.family) if args.tuned else config_class()
     config = dataclasses.replace(config, epochs=args.epochs)
     train_set, holdout = generator_split(load_folder(REAL_HANDS))
