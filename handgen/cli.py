@@ -18,7 +18,7 @@ from pathlib import Path
 from .checkpoint import CheckpointError, load_model
 from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
 from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
-from .detection import PROVIDED_REPEATS, prepare_detector_data
+from .detection import PROVIDED_FOLDS, PROVIDED_REPEATS, prepare_detector_data
 from .evaluation import evaluate_folders, format_table
 from .gan import GAN, GANConfig
 from .runtime import pick_device
@@ -72,7 +72,7 @@ def run_sample(args: argparse.Namespace) -> None:
 def run_train_classifier(args: argparse.Namespace) -> None:
     config = config_from_args(ClassifierConfig, args)
     data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators),
-                                 provided_repeats=args.provided_repeats)
+                                 provided_repeats=args.provided_repeats, validation_fold=args.validation_fold)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
     history = train_classifier(HandClassifier(config), data.train.images, data.train.labels, config,
                                validation=(data.validation.images, data.validation.labels),
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="checkpoints of our own generators whose samples join the fakes (missing ones are skipped)")
     sub.add_argument("--provided-repeats", type=positive_int, default=PROVIDED_REPEATS,
                      help="how many times the provided (students') fakes appear in the training set")
+    sub.add_argument("--validation-fold", type=int, choices=range(PROVIDED_FOLDS),
+                     help="hold this fold of the provided fakes out for validation (default: all of them train)")
     sub.add_argument("--device", choices=["cpu", "cuda"])
     add_config_flags(sub, ClassifierConfig)
     sub.set_defaults(run=run_train_classifier)

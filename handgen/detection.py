@@ -13,13 +13,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_torch_save, load_model
-from .data import REAL_HANDS, generator_split, load_folder
+from .data import REAL_HANDS, ImageSet, generator_split, list_image_files, load_folder
 from .gan import GAN, GANConfig
-from .sample import generate
+from .sample import as_jpeg_files, generate
 from .train import train_gan, train_vae
 from .vae import VAE, VAEConfig
 
@@ -31,18 +32,25 @@ PROVIDED_FOLDERS = {"classifier/real_hands": REAL, "classifier/VAE_hands": VAE_L
 
 @dataclass
 class LabelledSet:
-    """uint8 images (N, 1, 32, 32), labels (N,) in {0, 1, 2}, and the source of each image."""
+    """uint8 images (N, 1, 32, 32), labels (N,) in {0, 1, 2}, the source of each image and the generator (one
+    trained model) that made it; `generators` defaults to the sources."""
 
     images: torch.Tensor
     labels: torch.Tensor
     sources: list[str]
+    generators: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.generators is None:
+            self.generators = list(self.sources)
 
     def __len__(self) -> int:
         return len(self.sources)
 
     @classmethod
-    def from_images(cls, images: torch.Tensor, label: int, source: str) -> LabelledSet:
-        return cls(images, torch.full((len(images),), label, dtype=torch.long), [source] * len(images))
+    def from_images(cls, images: torch.Tensor, label: int, source: str,
+                    generators: list[str] | None = None) -> LabelledSet:
+        return cls(images, torch.full((len(images),), label, dtype=torch.long), [source] * len(images), generators)
 
     @classmethod
     def concat(cls, parts: list[LabelledSet]) -> LabelledSet:
@@ -50,13 +58,15 @@ class LabelledSet:
         if not parts:
             return cls(torch.empty(0, 1, 32, 32, dtype=torch.uint8), torch.empty(0, dtype=torch.long), [])
         return cls(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                   [s for p in parts for s in p.sources])
+                   [s for p in parts for s in p.sources], [g for p in parts for g in p.generators])
 
     def subset(self, mask_or_indices) -> LabelledSet:
         indices = torch.as_tensor(mask_or_indices)
         if indices.dtype == torch.bool:
             indices = indices.nonzero().squeeze(1)
-        return LabelledSet(self.images[indices], self.labels[indices], [self.sources[i] for i in indices.tolist()])
+        indices = indices.tolist()
+        return LabelledSet(self.images[indices], self.labels[indices], [self.sources[i] for i in indices],
+                           [self.generators[i] for i in indices])
 
     def examples(self, label: int, n: int, seed: int = 0) -> torch.Tensor:
         """Up to n images of one class, drawn at random (seeded) for display."""
@@ -80,8 +90,46 @@ def provided_examples(warn: bool = True) -> LabelledSet:
     parts = []
     for folder, label in PROVIDED_FOLDERS.items():
         data = load_folder(folder, warn=warn)
-        parts.append(LabelledSet.from_images(data.images, label, f"provided {folder.split('/')[-1]}"))
+        source = f"provided {folder.split('/')[-1]}"
+        parts.append(LabelledSet.from_images(data.images, label, source,
+                                             [f"{source} {model}" for model in models_of(data)]))
     return LabelledSet.concat(parts)
+
+
+def models_of(data: ImageSet) -> list[str]:
+    """Which model made each image of a provided folder, or the file name where that is unknown.
+
+    A folder may ship a listing of the files' original names: a text file in place of an image whose i-th line
+    names the folder's i-th file, as `GAN_hands_<student>_<student>_GAN297.jpeg.jpeg`. Each student made one
+    model, so the student field identifies it; only a short hash of it is kept.
+    """
+    files = [path.name for path in list_image_files(data.folder)] if data.folder else []
+    for name, reason in data.skipped.items():
+        lines = [line.strip() for line in (data.folder / name).read_text(errors="replace").splitlines()
+                 if line.strip()] if reason.startswith("not an image (text") else []
+        if len(lines) == len(files) and sum(line.count("_") >= 3 for line in lines) > len(lines) / 2:
+            student = {file: line.split("_")[2].lower() for file, line in zip(files, lines) if line.count("_") >= 3}
+            return [f"model {hashlib.blake2b(student[n].encode(), digest_size=3).hexdigest()}" if n in student
+                    else n for n in data.names]
+    return list(data.names)
+
+
+def generator_folds(generators: list[str], folds: int, seed: int = 0, *, whole: bool = False) -> torch.Tensor:
+    """A fold (0 .. folds-1) for each image, drawn at random (seeded).
+
+    By default each generator's images are dealt over the folds, one per fold in turn from a random start:
+    validating on one fold then shows new images of models the others trained on, which is how the fakes of
+    `test_hands/` relate to the provided ones. `whole` keeps each generator in one fold instead: models unseen.
+    """
+    rng = np.random.default_rng(seed)
+    next_fold, assigned = {}, np.empty(len(generators), dtype=np.int64)
+    for index in rng.permutation(len(generators)):
+        generator = generators[index]
+        if generator not in next_fold:
+            next_fold[generator] = int(rng.integers(folds))
+        assigned[index] = next_fold[generator] % folds
+        next_fold[generator] += 0 if whole else 1
+    return torch.from_numpy(assigned)
 
 
 def without_images_of(data: LabelledSet, excluded: torch.Tensor) -> LabelledSet:
@@ -155,20 +203,23 @@ class DetectorData:
     validation: LabelledSet
 
 
+PROVIDED_FOLDS = 4  # the provided fakes' folds: validating on one holds out a quarter of each model's images
+
+
 def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
                         zoo: LabelledSet, *, held_out_zoo: tuple[str, ...] = ("vae blurry", "gan wide"),
-                        provided_validation_share: float = 0.25, provided_repeats: int = 1,
+                        validation_fold: int | None = 0, whole_models: bool = False, provided_repeats: int = 1,
                         seed: int = 0) -> DetectorData:
     """Assemble the detector's sets from uint8 images: real hands split as for the generators (the
-    generators' held-out hands validate), provided fakes split at random, zoo members held out whole.
+    generators' held-out hands validate), zoo members held out whole, and the provided fakes' fold
+    `validation_fold` of `PROVIDED_FOLDS` (see `generator_folds`; None: every provided fake trains).
 
     `provided_repeats` > 1 repeats the provided training fakes: they are the only examples of the students'
     generators, the population the detector is for, and are outnumbered by our own zoo.
     """
     provided = without_images_of(provided, torch.cat([real_train, real_holdout]))  # its reals are in real_hands
-    fakes = provided.labels != REAL
-    shuffled = torch.rand(len(provided), generator=torch.Generator().manual_seed(seed))
-    to_validation = fakes & (shuffled < provided_validation_share)
+    folds = generator_folds(provided.generators, PROVIDED_FOLDS, seed, whole=whole_models)
+    to_validation = (provided.labels != REAL) & (folds == (-1 if validation_fold is None else validation_fold))
     zoo_out = torch.tensor([any(f"zoo {name} " in source for name in held_out_zoo) for source in zoo.sources],
                            dtype=torch.bool)
     train = LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"),
@@ -219,25 +270,32 @@ class DetectorSources:
     provided: LabelledSet       # the coursework's labelled folders
     generated: LabelledSet      # the zoo and our own final generators
 
-    def assemble(self, provided_repeats: int = PROVIDED_REPEATS) -> DetectorData:
+    def assemble(self, provided_repeats: int = PROVIDED_REPEATS, validation_fold: int | None = 0,
+                 whole_models: bool = False) -> DetectorData:
         return build_detector_data(self.real_train, self.real_holdout, self.provided, self.generated,
-                                   provided_repeats=provided_repeats)
+                                   provided_repeats=provided_repeats, validation_fold=validation_fold,
+                                   whole_models=whole_models)
 
 
 def detector_sources(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
                      own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
                      quick: bool = False) -> DetectorSources:
-    """Real hands, provided fakes, the zoo (trained, or read from `zoo_cache`) and our own generators' samples."""
+    """Real hands, provided fakes, the zoo (trained, or read from `zoo_cache`) and our own generators' samples,
+    the generated ones compressed as quality-75 JPEGs like all the data (`sample.as_jpeg_files`)."""
     train, holdout = generator_split(load_folder(REAL_HANDS))
     real = train.images[:1024] if quick else train.images  # quick mode: a smoke run for CI
     members = tuple(dataclasses.replace(m, snapshots=(1,)) for m in DEFAULT_ZOO) if quick else DEFAULT_ZOO
     zoo = cached_zoo_fakes(real, None if quick else zoo_cache, members, 100 if quick else 300)
     own = own_generator_fakes([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
-    return DetectorSources(real, holdout.images, provided_examples(), LabelledSet.concat([zoo, own]))
+    generated = LabelledSet.concat([zoo, own])
+    generated.images = as_jpeg_files(generated.images)  # stored as every real and provided hand is
+    return DetectorSources(real, holdout.images, provided_examples(), generated)
 
 
 def prepare_detector_data(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
                           own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
-                          quick: bool = False, provided_repeats: int = PROVIDED_REPEATS) -> DetectorData:
-    """Training and validation sets from `detector_sources`."""
-    return detector_sources(zoo_cache, own_checkpoints, quick).assemble(provided_repeats)
+                          quick: bool = False, provided_repeats: int = PROVIDED_REPEATS,
+                          validation_fold: int | None = None) -> DetectorData:
+    """Training and validation sets from `detector_sources`. By default every provided fake trains (the final
+    fit): validation then holds the held-out real hands and zoo generators, and `crossval` measures the rest."""
+    return detector_sources(zoo_cache, own_checkpoints, quick).assemble(provided_repeats, validation_fold)

@@ -6,6 +6,7 @@ tables, mode "L"), so the file format carries no signal a detector could pick up
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -56,6 +57,21 @@ def file_names(prefix: str, n: int) -> list[str]:
 def save_jpeg(image: np.ndarray, path: Path) -> None:
     """uint8 (32, 32) array -> grayscale JPEG with the real data's settings."""
     Image.fromarray(image, mode="L").save(path, format="JPEG", quality=JPEG_QUALITY)
+
+
+def as_jpeg_files(images: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
+    """uint8 images (N, 1, 32, 32) as they read back after a JPEG round trip with the data's settings.
+
+    Every real and provided image is a quality-75 JPEG; generated training fakes go through the same
+    compression, so a detector cannot learn "no JPEG artefacts" as a sign of a fake.
+    """
+    def round_trip(image: np.ndarray) -> np.ndarray:
+        buffer = io.BytesIO()
+        Image.fromarray(image, mode="L").save(buffer, format="JPEG", quality=quality)
+        return np.asarray(Image.open(buffer).convert("L"))
+
+    return torch.from_numpy(np.stack([round_trip(image[0]) for image in images.numpy()])[:, None]) \
+        if len(images) else images.clone()
 
 
 def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str) -> list[Path]:

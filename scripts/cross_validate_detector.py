@@ -1,0 +1,41 @@
+"""Cross-validation of the detector's recipe on the students' fakes (`handgen.crossval`), one fold per process.
+
+Each fold trains the detector as `python -m handgen train-classifier` does, with one fold of the provided fakes
+held out, and appends its out-of-fold predictions to results/detector_cv.jsonl. Two folds can run side by side
+on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
+
+    python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import numpy as np
+import torch
+
+from handgen.classifier import ClassifierConfig
+from handgen.crossval import SCHEMES, append_rows, run_fold
+from handgen.detection import PROVIDED_FOLDS, detector_sources
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fold", type=int, required=True, choices=range(PROVIDED_FOLDS))
+    parser.add_argument("--scheme", choices=SCHEMES, default="seen models")
+    parser.add_argument("--epochs", type=int, default=ClassifierConfig.epochs)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--out", default="results/detector_cv.jsonl")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs)
+    rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config)
+    append_rows(rows, args.out)
+    correct = np.mean([np.argmax(row["proba"]) == row["label"] for row in rows])
+    print(f"{args.scheme}, fold {args.fold}: {len(rows)} provided fakes held out, accuracy {correct:.4f}, "
+          f"{rows[0]['minutes']} min")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The detector's data split by generator, the JPEG round trip of generated fakes, and cross-validation."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from handgen.classifier import ClassifierConfig
+from handgen.crossval import append_rows, read_out_of_fold, run_fold
+from handgen.data import load_folder
+from handgen.detection import (
+    GAN_LABEL,
+    PROVIDED_FOLDS,
+    REAL,
+    VAE_LABEL,
+    DetectorSources,
+    LabelledSet,
+    build_detector_data,
+    generator_folds,
+    models_of,
+)
+from handgen.sample import as_jpeg_files
+from tests.conftest import synthetic_hands, write_jpegs
+
+
+def test_folds_deal_each_models_images_over_the_folds():
+    generators = [f"model {m}" for m in range(30) for _ in range(4)] + [f"big {i // 6}" for i in range(12)]
+    folds = generator_folds(generators, 4, seed=0)
+    by_model = {}
+    for generator, fold in zip(generators, folds.tolist()):
+        by_model.setdefault(generator, []).append(fold)
+    assert all(sorted(f) == [0, 1, 2, 3] for g, f in by_model.items() if g.startswith("model"))
+    assert all(max(Counter(f).values()) == 2 for g, f in by_model.items() if g.startswith("big"))
+    assert torch.equal(folds, generator_folds(generators, 4, seed=0))
+    assert not torch.equal(folds, generator_folds(generators, 4, seed=1))
+
+
+def test_whole_model_folds_keep_each_model_in_one_fold():
+    generators = [f"model {m}" for m in range(40) for _ in range(5)]
+    folds = generator_folds(generators, 4, seed=0, whole=True)
+    assert all(len(set(folds[i:i + 5].tolist())) == 1 for i in range(0, 200, 5))
+    assert len(set(folds.tolist())) == 4
+
+
+def test_models_are_read_from_a_listing_of_original_names(tmp_path):
+    folder = tmp_path / "GAN_hands"
+    write_jpegs(folder, synthetic_hands(5), prefix="GAN_hand")          # GAN_hand_0000 ... 0004
+    listing = ["GAN_hands_abc-x1_abc-x1_GAN1.jpeg.jpeg", "GAN_hands_abc-x1_abc-x1_GAN2.jpeg.jpeg",
+               "GAN_hands_zz-9_zz-9_0001.jpeg.jpeg", "filename2.txt", "GAN_hands_zz-9_zz-9_0002.jpeg.jpeg",
+               "GAN_hands_Abc-X1_abc_GAN3.jpeg.jpeg"]
+    (folder / "GAN_hand_0005.jpeg").write_text("\n".join(listing) + "\n")  # the listing takes the 6th name
+    data = load_folder(folder, warn=False)
+    models = models_of(data)
+    assert len(models) == 5
+    assert models[0] == models[1] != models[2] == models[4]
+    assert models[3] == "GAN_hand_0003.jpeg"                      # its line names no model: its own
+    assert "abc" not in "".join(models)                           # only a hash of the student field is kept
+
+
+def test_without_a_listing_each_image_is_its_own_model(hands_folder):
+    data = load_folder(hands_folder, warn=False)
+    assert models_of(data) == data.names
+
+
+def test_jpeg_round_trip_compresses_like_the_data():
+    images = torch.from_numpy(synthetic_hands(8)[:, None])
+    smooth = (images.float() * 0 + torch.linspace(0, 255, 32)).to(torch.uint8)
+    noisy = torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8)
+    for batch in (images, smooth, noisy):
+        compressed = as_jpeg_files(batch)
+        assert compressed.shape == batch.shape and compressed.dtype == torch.uint8
+    assert (as_jpeg_files(smooth).int() - smooth.int()).abs().float().mean() < 2      # smooth: nearly kept
+    assert (as_jpeg_files(noisy).int() - noisy.int()).abs().float().mean() > 4       # noise: not kept
+    assert as_jpeg_files(images[:0]).shape == (0, 1, 32, 32)
+
+
+def _synthetic_sources(models: int = 24, per_model: int = 4) -> DetectorSources:
+    """Real blobs; 'VAE' fakes dimmed, 'GAN' fakes noisy, each made by one of `models` models per family."""
+    real = torch.from_numpy(synthetic_hands(240, seed=0)[:, None])
+    n = models * per_model
+    base = torch.from_numpy(synthetic_hands(2 * n, seed=1)[:, None])
+    blurry = (base[:n].float() * 0.5).to(torch.uint8)
+    noisy = (base[n:].float() + torch.randint(0, 60, base[n:].shape)).clamp(0, 255).to(torch.uint8)
+    names = [f"model {m}" for m in range(models) for _ in range(per_model)]
+    provided = LabelledSet.concat([
+        LabelledSet.from_images(blurry, VAE_LABEL, "provided VAE_hands", [f"vae {g}" for g in names]),
+        LabelledSet.from_images(noisy, GAN_LABEL, "provided GAN_hands", [f"gan {g}" for g in names])])
+    generated = LabelledSet.from_images(blurry[:20], VAE_LABEL, "zoo vae blurry epoch 3")
+    return DetectorSources(real[:200], real[200:], provided, generated)
+
+
+def test_final_fit_trains_on_every_provided_fake():
+    sources = _synthetic_sources()
+    final = sources.assemble(provided_repeats=1, validation_fold=None)
+    assert not any(source.startswith("provided") for source in final.validation.sources)
+    folds = [sources.assemble(provided_repeats=1, validation_fold=k) for k in range(PROVIDED_FOLDS)]
+    held_out = [sum(s.startswith("provided") for s in data.validation.sources) for data in folds]
+    assert sum(held_out) == len(sources.provided)                 # every fake is held out exactly once
+    assert all(h == len(sources.provided) // PROVIDED_FOLDS for h in held_out)
+
+
+def test_provided_reals_never_validate():
+    sources = _synthetic_sources()
+    provided = LabelledSet.concat([sources.provided,
+                                   LabelledSet.from_images(sources.real_holdout[:5], REAL, "provided real_hands")])
+    data = build_detector_data(sources.real_train, sources.real_holdout, provided, sources.generated)
+    assert "provided real_hands" not in data.validation.sources + data.train.sources  # duplicates of real_hands
+
+
+def test_cross_validation_rows_read_back_with_their_images(tmp_path):
+    sources = _synthetic_sources()
+    config = ClassifierConfig(width=8, epochs=2, batch_size=32)
+    for fold in (0, 1):
+        append_rows(run_fold(sources, fold, "seen models", config), tmp_path / "cv.jsonl")
+    append_rows(run_fold(sources, 1, "seen models", config), tmp_path / "cv.jsonl")   # a rerun replaces fold 1
+    out_of_fold = read_out_of_fold(tmp_path / "cv.jsonl", "seen models", sources.provided)
+    assert out_of_fold.folds == [0, 1]
+    assert len(out_of_fold.held_out) == len(sources.provided) // 2
+    summary = out_of_fold.summary()
+    assert summary["models"] == 48 and 0 <= summary["accuracy"] <= 1
+    assert summary["accuracy"] == pytest.approx(np.trace(out_of_fold.confusion()) / summary["images"])
+    # the joined images are the held-out ones: each belongs to the model its row names
+    provided_by_image = {bytes(image.numpy()): g for image, g in zip(sources.provided.images,
+                                                                      sources.provided.generators)}
+    assert all(provided_by_image[bytes(image.numpy())] == generator
+               for image, generator in zip(out_of_fold.held_out.images, out_of_fold.held_out.generators))
