@@ -94,6 +94,8 @@ def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
         if row["scheme"] == scheme:
             rows[(row["fold"], row["image"], row["generator"])] = row  # a rerun of a fold replaces it
     rows = list(rows.values())
+    if not rows:
+        raise ValueError(f"{path} holds no cross-validation rows of scheme {scheme!r}")
     provided = provided if provided is not None else provided_examples(warn=False)
     index = {digest: i for i, digest in enumerate(image_hashes(provided.images))}
     missing = [row["image"] for row in rows if row["image"] not in index]

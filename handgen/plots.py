@@ -1,10 +1,11 @@
-"""Figures for the notebooks: live loss curves, loss histories and image grids (matplotlib)."""
+"""Figures for the notebooks: live loss curves, loss histories, image grids, studies, confusion matrices."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 from .sample import image_grid
@@ -101,5 +102,20 @@ def plot_study(study, title: str = "") -> plt.Figure:
     else:
         importance.text(0.5, 0.5, "importances need two complete trials", ha="center", va="center")
         importance.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def plot_confusions(matrices: dict[str, np.ndarray], labels: Sequence[str] = ("real", "VAE", "GAN")) -> plt.Figure:
+    """Confusion matrices side by side (rows: true class, columns: predicted), counts written in the cells."""
+    figure, axes = plt.subplots(1, len(matrices), squeeze=False, figsize=(4 * len(matrices), 3.5))
+    for axis, (title, matrix) in zip(axes[0], matrices.items()):
+        axis.imshow(matrix, cmap="Blues")
+        for (row, column), count in np.ndenumerate(matrix):
+            axis.text(column, row, count, ha="center", va="center",
+                      color="white" if count > matrix.max() / 2 else "black")
+        axis.set_xticks(range(len(labels)), labels)
+        axis.set_yticks(range(len(labels)), labels)
+        axis.set(xlabel="predicted", ylabel="true", title=title)
     figure.tight_layout()
     return figure

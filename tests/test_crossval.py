@@ -127,3 +127,15 @@ def test_cross_validation_rows_read_back_with_their_images(tmp_path):
                                                                       sources.provided.generators)}
     assert all(provided_by_image[bytes(image.numpy())] == generator
                for image, generator in zip(out_of_fold.held_out.images, out_of_fold.held_out.generators))
+
+
+def test_confusion_figure_writes_every_count():
+    import matplotlib
+    matplotlib.use("Agg")
+    from handgen.plots import plot_confusions
+
+    matrix = np.array([[5, 0, 1], [2, 7, 0], [3, 0, 9]])
+    figure = plot_confusions({"seen": matrix, "unseen": matrix.T})
+    assert len(figure.axes) == 2
+    written = [int(text.get_text()) for text in figure.axes[0].texts]
+    assert written == matrix.ravel().tolist()
