@@ -2,7 +2,7 @@
 PYTHON ?= python3
 RUNS ?= runs
 
-.PHONY: install run test lint generators samples detector csv evaluate tune bench
+.PHONY: install run test lint generators samples detector csv evaluate tune bench crossval
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
@@ -37,6 +37,11 @@ tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by si
 	$(PYTHON) -m handgen tune vae
 	$(PYTHON) -m handgen tune gan
 	$(PYTHON) -m handgen tune classifier
+
+crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (two folds side by side: ~17 min a pair, 4 pairs)
+	for scheme in "seen models" "unseen models"; do for pair in "0 1" "2 3"; do \
+		for fold in $$pair; do $(PYTHON) scripts/cross_validate_detector.py --fold $$fold --scheme "$$scheme" --threads 1 & done; \
+		wait; done; done
 
 bench:
 	$(PYTHON) -m handgen.bench --json results/bench.jsonl

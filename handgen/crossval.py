@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .classifier import ClassifierConfig, HandClassifier, predict_proba
-from .detection import REAL, DetectorSources, LabelledSet, image_hashes, provided_examples
+from .detection import PROVIDED_REPEATS, REAL, DetectorSources, LabelledSet, image_hashes, provided_examples
 from .metrics import accuracy_by_group, confusion_matrix, per_class_recall
 from .train import train_classifier
 
@@ -32,17 +32,19 @@ SCHEMES = {"seen models": False, "unseen models": True}  # scheme -> whole model
 
 
 def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
-             config: ClassifierConfig | None = None, progress: bool = False) -> list[dict]:
+             config: ClassifierConfig | None = None, provided_repeats: int = PROVIDED_REPEATS,
+             progress: bool = False) -> list[dict]:
     """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake."""
     config = config or ClassifierConfig()
-    data = sources.assemble(validation_fold=fold, whole_models=SCHEMES[scheme])
+    data = sources.assemble(provided_repeats, validation_fold=fold, whole_models=SCHEMES[scheme])
     model, started = HandClassifier(config), time.perf_counter()
     train_classifier(model, data.train.images, data.train.labels, config, progress=progress)
     minutes = round((time.perf_counter() - started) / 60, 1)
     held_out = data.validation.subset([i for i, source in enumerate(data.validation.sources)
                                        if source.startswith("provided") and data.validation.labels[i] != REAL])
     probabilities = predict_proba(model, held_out.images)
-    return [{"scheme": scheme, "fold": fold, "epochs": config.epochs, "minutes": minutes, "source": source,
+    return [{"scheme": scheme, "fold": fold, "epochs": config.epochs, "repeats": provided_repeats,
+             "minutes": minutes, "source": source,
              "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
             for source, generator, digest, label, row in zip(held_out.sources, held_out.generators,

@@ -4,7 +4,8 @@ Each fold trains the detector as `python -m handgen train-classifier` does, with
 held out, and appends its out-of-fold predictions to results/detector_cv.jsonl. Two folds can run side by side
 on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
 
-    python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--threads 1]
+    python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N]
+        [--provided-repeats R] [--threads 1] [--out FILE]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from handgen.classifier import ClassifierConfig
 from handgen.crossval import SCHEMES, append_rows, run_fold
-from handgen.detection import PROVIDED_FOLDS, detector_sources
+from handgen.detection import PROVIDED_FOLDS, PROVIDED_REPEATS, detector_sources
 
 
 def main() -> None:
@@ -25,12 +26,13 @@ def main() -> None:
     parser.add_argument("--fold", type=int, required=True, choices=range(PROVIDED_FOLDS))
     parser.add_argument("--scheme", choices=SCHEMES, default="seen models")
     parser.add_argument("--epochs", type=int, default=ClassifierConfig.epochs)
+    parser.add_argument("--provided-repeats", type=int, default=PROVIDED_REPEATS)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default="results/detector_cv.jsonl")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs)
-    rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config)
+    rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config, args.provided_repeats)
     append_rows(rows, args.out)
     correct = np.mean([np.argmax(row["proba"]) == row["label"] for row in rows])
     print(f"{args.scheme}, fold {args.fold}: {len(rows)} provided fakes held out, accuracy {correct:.4f}, "
