@@ -33,6 +33,8 @@ class ClassifierConfig:
     seed: int = 0
     max_shift: int = 1          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.077
+    model_ids: int = 0          # outputs of an auxiliary head naming the student model of a provided fake (0: none)
+    model_id_weight: float = 0.0  # weight of that head's loss
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -59,6 +61,8 @@ class HandClassifier(nn.Module):
                 nn.AdaptiveAvgPool2d(1), nn.Flatten(),
             )
             self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(4 * w, len(LABELS)))
+            # which model made a fake: a finer task on the same features, for training only
+            self.model_head = nn.Linear(4 * w, config.model_ids) if config.model_ids else None
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Penultimate features (B, 4 * width): also a feature space for quality metrics."""

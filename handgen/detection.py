@@ -132,6 +132,14 @@ def generator_folds(generators: list[str], folds: int, seed: int = 0, *, whole: 
     return torch.from_numpy(assigned)
 
 
+def model_labels(data: LabelledSet) -> tuple[torch.Tensor, int]:
+    """An index per student model for the provided fakes of `data`, -1 for every other image; and the count."""
+    models = sorted({g for g, s, label in zip(data.generators, data.sources, data.labels.tolist())
+                     if s.startswith("provided") and label != REAL})
+    index = {model: i for i, model in enumerate(models)}
+    return torch.tensor([index.get(g, -1) for g in data.generators], dtype=torch.long), len(models)
+
+
 def without_images_of(data: LabelledSet, excluded: torch.Tensor) -> LabelledSet:
     """`data` minus every image identical to one of `excluded` (e.g. held-out real hands)."""
     banned = set(image_hashes(excluded))

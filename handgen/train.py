@@ -195,8 +195,13 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
             group["lr"] = config.lr * scale
         flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
         images = random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
-        logits = model(images)
+        labels, model_labels = (labels[:, 0], labels[:, 1]) if labels.ndim == 2 else (labels, None)
+        features = model.embed(images)
+        logits = model.head(features)
         loss = F.cross_entropy(logits, labels, weight=weights, label_smoothing=config.label_smoothing)
+        if model_labels is not None and model.model_head is not None:
+            loss = loss + config.model_id_weight * F.cross_entropy(model.model_head(features), model_labels,
+                                                                   ignore_index=-1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -235,8 +240,12 @@ def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, checkpoint=N
 
 def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig,
                      *, validation: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint=None,
-                     callbacks=(), device=None, progress: bool = True) -> History:
-    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance."""
+                     callbacks=(), device=None, progress: bool = True,
+                     model_labels: torch.Tensor | None = None) -> History:
+    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance.
+
+    `model_labels` (N,) name the model that made each image (-1: unknown) for the auxiliary head
+    (`ClassifierConfig.model_ids`)."""
     counts = torch.bincount(labels, minlength=len(LABELS)).float()
     present = (counts > 0).sum()
     # each present class weighs as much as the others in total; an absent class gets weight 0, which
@@ -244,4 +253,5 @@ def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.
     class_weights = torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1.0)), torch.zeros(()))
     steps_total = config.epochs * (len(images) // config.batch_size)
     task = classifier_task(model, config, steps_total, device, class_weights, validation)
-    return fit(task, images, labels, checkpoint=checkpoint, callbacks=callbacks, progress=progress)
+    targets = labels if model_labels is None else torch.stack([labels, model_labels], dim=1)
+    return fit(task, images, targets, checkpoint=checkpoint, callbacks=callbacks, progress=progress)

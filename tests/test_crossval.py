@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 
-from handgen.classifier import ClassifierConfig
+from handgen.checkpoint import load_model
+from handgen.classifier import ClassifierConfig, HandClassifier, predict_proba
 from handgen.crossval import append_rows, read_out_of_fold, run_fold
 from handgen.data import load_folder
 from handgen.detection import (
@@ -20,9 +22,11 @@ from handgen.detection import (
     LabelledSet,
     build_detector_data,
     generator_folds,
+    model_labels,
     models_of,
 )
 from handgen.sample import as_jpeg_files
+from handgen.train import train_classifier
 from tests.conftest import synthetic_hands, write_jpegs
 
 
@@ -139,3 +143,29 @@ def test_confusion_figure_writes_every_count():
     assert len(figure.axes) == 2
     written = [int(text.get_text()) for text in figure.axes[0].texts]
     assert written == matrix.ravel().tolist()
+
+
+def test_model_labels_name_only_the_provided_fakes_models():
+    data = _synthetic_sources().assemble(provided_repeats=2, validation_fold=None).train
+    ids, count = model_labels(data)
+    assert count == 48                                             # 24 VAE and 24 GAN models
+    provided = np.array([s.startswith("provided") for s in data.sources])
+    assert (ids[~torch.from_numpy(provided)] == -1).all()          # real hands and zoo: no model id
+    by_model = {}
+    for generator, index in zip(np.array(data.generators)[provided], ids[torch.from_numpy(provided)].tolist()):
+        by_model.setdefault(generator, set()).add(index)
+    assert all(len(indices) == 1 for indices in by_model.values()) and len(by_model) == count
+
+
+def test_model_id_head_trains_and_survives_a_checkpoint(tmp_path):
+    data = _synthetic_sources().assemble(provided_repeats=1, validation_fold=None).train
+    ids, count = model_labels(data)
+    config = ClassifierConfig(width=8, epochs=2, batch_size=32, model_ids=count, model_id_weight=0.5)
+    model = HandClassifier(config)
+    history = train_classifier(model, data.images, data.labels, config, model_labels=ids,
+                               checkpoint=tmp_path / "detector.pt", progress=False)
+    assert len(history) == 2 and math.isfinite(history[-1]["loss"])
+    restored, restored_config = load_model(tmp_path / "detector.pt")
+    assert restored_config.model_ids == count and restored.model_head.out_features == count
+    assert torch.equal(predict_proba(model, data.images[:16]), predict_proba(restored, data.images[:16]))
+    assert HandClassifier(ClassifierConfig(width=8)).model_head is None    # off by default
