@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .checkpoint import CheckpointError, load_model
-from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
+from .classifier import LABELS, ClassifierConfig, classify_folder, write_predictions_csv
 from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
-from .detection import PROVIDED_FOLDS, PROVIDED_REPEATS, prepare_detector_data
+from .detection import PROVIDED_FOLDS, PROVIDED_REPEATS, fit_detector, prepare_detector_data
 from .evaluation import evaluate_folders, format_table
 from .gan import GAN, GANConfig
 from .runtime import pick_device
 from .sample import OutputFolderError, sample_to_folder
-from .train import TrainingDiverged, train_classifier, train_gan, train_vae
+from .train import TrainingDiverged, train_gan, train_vae
 from .vae import VAE, VAEConfig
 
 
@@ -74,9 +74,8 @@ def run_train_classifier(args: argparse.Namespace) -> None:
     data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators),
                                  provided_repeats=args.provided_repeats, validation_fold=args.validation_fold)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
-    history = train_classifier(HandClassifier(config), data.train.images, data.train.labels, config,
-                               validation=(data.validation.images, data.validation.labels),
-                               checkpoint=args.checkpoint, device=pick_device(args.device))
+    _, history = fit_detector(data.train, config, validation=(data.validation.images, data.validation.labels),
+                              checkpoint=args.checkpoint, device=pick_device(args.device))
     final = history[-1]
     print(f"classifier trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
           + ", ".join(f"{name} {final[f'val_recall_{name}']:.3f}" for name in LABELS.values())

@@ -23,10 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .classifier import ClassifierConfig, HandClassifier, predict_proba
-from .detection import PROVIDED_REPEATS, REAL, DetectorSources, LabelledSet, image_hashes, provided_examples
+from .classifier import ClassifierConfig, predict_proba
+from .detection import (
+    PROVIDED_REPEATS,
+    REAL,
+    DetectorSources,
+    LabelledSet,
+    fit_detector,
+    image_hashes,
+    provided_examples,
+)
 from .metrics import accuracy_by_group, confusion_matrix, per_class_recall
-from .train import train_classifier
 
 SCHEMES = {"seen models": False, "unseen models": True}  # scheme -> whole models held out
 
@@ -37,8 +44,8 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
     """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake."""
     config = config or ClassifierConfig()
     data = sources.assemble(provided_repeats, validation_fold=fold, whole_models=SCHEMES[scheme])
-    model, started = HandClassifier(config), time.perf_counter()
-    train_classifier(model, data.train.images, data.train.labels, config, progress=progress)
+    started = time.perf_counter()
+    model, _ = fit_detector(data.train, config, progress=progress)
     minutes = round((time.perf_counter() - started) / 60, 1)
     held_out = data.validation.subset([i for i, source in enumerate(data.validation.sources)
                                        if source.startswith("provided") and data.validation.labels[i] != REAL])

@@ -18,10 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_torch_save, load_model
+from .classifier import ClassifierConfig, HandClassifier
 from .data import REAL_HANDS, ImageSet, generator_split, list_image_files, load_folder
 from .gan import GAN, GANConfig
 from .sample import as_jpeg_files, generate
-from .train import train_gan, train_vae
+from .train import History, train_classifier, train_gan, train_vae
 from .vae import VAE, VAEConfig
 
 REAL, VAE_LABEL, GAN_LABEL = 0, 1, 2
@@ -138,6 +139,18 @@ def model_labels(data: LabelledSet) -> tuple[torch.Tensor, int]:
                      if s.startswith("provided") and label != REAL})
     index = {model: i for i, model in enumerate(models)}
     return torch.tensor([index.get(g, -1) for g in data.generators], dtype=torch.long), len(models)
+
+
+def fit_detector(training: LabelledSet, config: ClassifierConfig, **fit_options) -> tuple[HandClassifier, History]:
+    """Build the detector and train it on `training` (options as for `train_classifier`). With a positive
+    `config.model_id_weight`, its auxiliary head gets one output per student model among the training fakes."""
+    labels = None
+    if config.model_id_weight > 0:
+        labels, count = model_labels(training)
+        config = dataclasses.replace(config, model_ids=count)
+    model = HandClassifier(config)
+    history = train_classifier(model, training.images, training.labels, config, model_labels=labels, **fit_options)
+    return model, history
 
 
 def without_images_of(data: LabelledSet, excluded: torch.Tensor) -> LabelledSet:
