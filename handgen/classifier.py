@@ -33,8 +33,8 @@ class ClassifierConfig:
     seed: int = 0
     max_shift: int = 1          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.077
-    model_ids: int = 0          # outputs of an auxiliary head naming the student model of a provided fake (0: none)
-    model_id_weight: float = 0.0  # weight of that head's loss
+    model_id_weight: float = 0.0  # weight of an auxiliary loss naming the student model of a provided fake
+    model_ids: int = 0          # outputs of that head: set from the data by `detection.fit_detector`
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
