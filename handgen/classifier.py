@@ -22,7 +22,7 @@ LABELS = {0: "real", 1: "VAE", 2: "GAN"}
 @dataclass
 class ClassifierConfig:
     """Defaults from the Optuna study in `Hypertuning.ipynb` (with `detection.PROVIDED_REPEATS`), checked at full
-    length against the former defaults before adoption."""
+    length against the former defaults before adoption; the last three from cross-validation (`crossval`)."""
 
     width: int = 32             # channels of the first block; doubles at each of the three blocks
     dropout: float = 0.47       # before the linear head
@@ -33,8 +33,15 @@ class ClassifierConfig:
     seed: int = 0
     max_shift: int = 1          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.077
-    model_id_weight: float = 0.0  # weight of an auxiliary loss naming the student model of a provided fake
-    model_ids: int = 0          # outputs of that head: set from the data by `detection.fit_detector`
+    members: int = 1            # networks, initialised from seeds seed, seed + 1, ...; probabilities averaged
+    mirror: bool = True         # prediction also averages over the left-right mirror image (seen in training)
+    decision_offsets: tuple[float, float, float] = (0.0, 0.0, 1.0)  # added to log-probabilities (real, VAE, GAN)
+
+    def __post_init__(self) -> None:
+        self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
+        if len(self.decision_offsets) != len(LABELS):
+            raise ValueError(f"decision_offsets needs {len(LABELS)} values (real, VAE, GAN), "
+                             f"got {self.decision_offsets}")
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -46,36 +53,59 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+class MemberNetwork(nn.Module):
+    """One network of the detector: three conv blocks, global average pooling, a linear head -> logits (B, 3)."""
+
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            _block(CHANNELS, w),       # (B, w, 16, 16)
+            _block(w, 2 * w),          # (B, 2w, 8, 8)
+            _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * w, len(LABELS)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+
 class HandClassifier(nn.Module):
-    """Image (B, 1, 32, 32) in [-1, 1] -> class logits (B, 3): real, VAE, GAN."""
+    """Image (B, 1, 32, 32) in [-1, 1] -> decision scores (B, 3) for real, VAE, GAN: the log of the members'
+    mean probability (over the image and, with `config.mirror`, its mirror) plus `config.decision_offsets`.
+
+    Members are trained side by side, each on its own draw of augmentations (`train.classifier_task`); they
+    differ by initialisation, which is where most of an ensemble's diversity comes from.
+    """
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
         self.config = config
-        w = config.width
-        with seeded(config.seed):
-            self.features = nn.Sequential(
-                _block(CHANNELS, w),       # (B, w, 16, 16)
-                _block(w, 2 * w),          # (B, 2w, 8, 8)
-                _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            )
-            self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(4 * w, len(LABELS)))
-            # which model made a fake: a finer task on the same features, for training only
-            self.model_head = nn.Linear(4 * w, config.model_ids) if config.model_ids else None
+        networks = []
+        for index in range(config.members):
+            with seeded(config.seed + index):
+                networks.append(MemberNetwork(config.width, config.dropout))
+        self.members = nn.ModuleList(networks)
+        self.register_buffer("offsets", torch.tensor(config.decision_offsets, dtype=torch.float32),
+                             persistent=False)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (B, 4 * width): also a feature space for quality metrics."""
+        """Penultimate features (B, members * 4 * width): also a feature space for quality metrics."""
         check_image_batch(images)
-        return self.features(images)
+        return torch.cat([network.features(images) for network in self.members], dim=1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(images))
+        check_image_batch(images)
+        views = [images, images.flip(-1)] if self.config.mirror else [images]
+        probabilities = torch.stack([network(view).softmax(dim=1) for network in self.members for view in views])
+        return probabilities.mean(dim=0).log() + self.offsets
 
 
 @torch.inference_mode()
 def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32); deterministic (eval mode, no augmentation).
+    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32), as the model decides (softmax of its scores);
+    deterministic: eval mode, no random augmentation.
 
     Runs a channels-last copy of the model on batches of 256: on CPU that is about twice as fast as the
     default layout and batches of 1024 (`python -m handgen.bench`); the model passed in is left untouched.

@@ -34,6 +34,9 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> Non
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool", bool):
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default)
+        elif str(field.type).startswith("tuple[float"):
+            group.add_argument(flag, dest=field.name, type=float, nargs=len(field.default), default=field.default,
+                               metavar="X", help=f"default {' '.join(map(str, field.default))}")
         else:
             kind = {"int": int, "float": float, "str": str}.get(str(field.type), str)
             group.add_argument(flag, dest=field.name, type=kind, default=field.default,

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .classifier import ClassifierConfig, predict_proba
+from .classifier import LABELS, ClassifierConfig, predict_proba
 from .detection import (
+    HELD_OUT_REALS,
     PROVIDED_REPEATS,
     REAL,
     DetectorSources,
@@ -40,23 +41,36 @@ SCHEMES = {"seen models": False, "unseen models": True}  # scheme -> whole model
 
 def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
              config: ClassifierConfig | None = None, provided_repeats: int = PROVIDED_REPEATS,
-             progress: bool = False) -> list[dict]:
-    """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake."""
+             checkpoint: str | os.PathLike | None = None, progress: bool = False) -> list[dict]:
+    """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake and
+    per held-out real hand (those tell what a change of decision rule costs the real class). A `checkpoint`
+    keeps the fold's model (and resumes it)."""
     config = config or ClassifierConfig()
     data = sources.assemble(provided_repeats, validation_fold=fold, whole_models=SCHEMES[scheme])
     started = time.perf_counter()
-    model, _ = fit_detector(data.train, config, progress=progress)
+    model, _ = fit_detector(data.train, config, checkpoint=checkpoint, progress=progress)
     minutes = round((time.perf_counter() - started) / 60, 1)
     held_out = data.validation.subset([i for i, source in enumerate(data.validation.sources)
-                                       if source.startswith("provided") and data.validation.labels[i] != REAL])
-    probabilities = predict_proba(model, held_out.images)
-    return [{"scheme": scheme, "fold": fold, "epochs": config.epochs, "repeats": provided_repeats,
-             "minutes": minutes, "source": source,
+                                       if is_provided_fake(source, data.validation.labels[i])
+                                       or source == HELD_OUT_REALS])
+    recipe = {"epochs": config.epochs, "repeats": provided_repeats, "seed": config.seed, "members": config.members,
+              "mirror": config.mirror, "offsets": list(config.decision_offsets)}
+    return [{"scheme": scheme, "fold": fold, **recipe, "minutes": minutes, "source": source,
              "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
             for source, generator, digest, label, row in zip(held_out.sources, held_out.generators,
                                                              image_hashes(held_out.images), held_out.labels,
-                                                             probabilities)]
+                                                             predict_proba(model, held_out.images))]
+
+
+def recipe_of(row: dict) -> str:
+    """What a row's detector was: rows before these fields existed were single networks without mirroring."""
+    return (f"{row['epochs']} epochs, repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
+            f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}")
+
+
+def is_provided_fake(source: str, label: int) -> bool:
+    return source.startswith("provided") and label != REAL
 
 
 def append_rows(rows: list[dict], path: str | os.PathLike) -> None:
@@ -67,50 +81,120 @@ def append_rows(rows: list[dict], path: str | os.PathLike) -> None:
 
 @dataclass
 class OutOfFold:
-    """The out-of-fold predictions of one scheme, with the images they were made on."""
+    """The out-of-fold predictions of one scheme and recipe, with the images they were made on; probabilities
+    are before decision offsets, which `decide` applies."""
 
     scheme: str
+    recipe: str
     folds: list[int]
-    held_out: LabelledSet
-    probabilities: torch.Tensor  # (N, 3)
+    held_out: LabelledSet            # the provided fakes held out
+    probabilities: torch.Tensor      # (N, 3)
+    fake_folds: np.ndarray           # (N,) the fold of each
+    real_probabilities: torch.Tensor  # (M, 3) the generators' held-out real hands, as each fold's model saw them
+    real_folds: np.ndarray           # (M,)
+
+    def decide(self, offsets=(0.0, 0.0, 0.0), real: bool = False) -> np.ndarray:
+        probabilities = self.real_probabilities if real else self.probabilities
+        return (probabilities.clamp_min(1e-4).log() + torch.tensor(offsets)).argmax(1).numpy()
 
     @property
     def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(1).numpy()
+        return self.decide()
 
-    def confusion(self) -> np.ndarray:
-        return confusion_matrix(self.held_out.labels.numpy(), self.predicted)
+    def confusion(self, offsets=(0.0, 0.0, 0.0)) -> np.ndarray:
+        """Confusion matrix (3, 3) over the held-out fakes and real hands."""
+        truth = np.concatenate([self.held_out.labels.numpy(), np.full(len(self.real_folds), REAL)])
+        predicted = np.concatenate([self.decide(offsets), self.decide(offsets, real=True)])
+        return confusion_matrix(truth, predicted)
 
-    def summary(self) -> dict:
-        """Accuracy, per-source accuracy and per-class recall; how concentrated the errors are by model."""
-        truth, predicted = self.held_out.labels.numpy(), self.predicted
+    def summary(self, offsets=(0.0, 0.0, 0.0)) -> dict:
+        """Accuracy on the fakes, per source and per class (real hands too); how concentrated the errors are."""
+        truth, predicted = self.held_out.labels.numpy(), self.decide(offsets)
         wrong_by_model = accuracy_by_group(truth, predicted, self.held_out.generators)
-        return {"scheme": self.scheme, "folds": self.folds, "images": len(truth),
+        return {"scheme": self.scheme, "recipe": self.recipe, "folds": self.folds, "images": len(truth),
                 "accuracy": float(np.mean(truth == predicted)),
                 "by_source": accuracy_by_group(truth, predicted, self.held_out.sources),
-                "recall": dict(zip(["VAE", "GAN"], per_class_recall(self.confusion())[1:].tolist())),
+                "recall": dict(zip(LABELS.values(), per_class_recall(self.confusion(offsets)).tolist())),
                 "models": len(wrong_by_model),
                 "models_with_errors": sum(accuracy < 1 for accuracy in wrong_by_model.values()),
                 "models_all_wrong": sum(accuracy == 0 for accuracy in wrong_by_model.values())}
 
+    def balanced_accuracy(self, offsets=(0.0, 0.0, 0.0), folds=None) -> float:
+        """Mean recall of real, VAE and GAN (optionally on some folds only): what decision offsets maximise."""
+        fakes, reals = np.ones(len(self.fake_folds), bool), np.ones(len(self.real_folds), bool)
+        if folds is not None:
+            fakes, reals = np.isin(self.fake_folds, folds), np.isin(self.real_folds, folds)
+        truth = self.held_out.labels.numpy()[fakes]
+        recalls = [np.mean(self.decide(offsets, real=True)[reals] == REAL)]
+        recalls += [np.mean(self.decide(offsets)[fakes][truth == label] == label) for label in (1, 2)]
+        return float(np.mean(recalls))
+
+
+OFFSET_GRID = np.arange(0.0, 2.01, 0.25)
+
+
+def offsets_for(gan_offset: float) -> tuple[float, float, float]:
+    return (0.0, 0.0, float(gan_offset))
+
+
+def fit_decision_offsets(out_of_fold: OutOfFold, folds=None) -> tuple[float, float, float]:
+    """The GAN offset on a grid that maximises the balanced accuracy of `out_of_fold` (on `folds`); the smallest
+    among equals. Training balances the classes by weight, yet errs towards VAE and real on the students' GAN
+    hands; a prior shift fitted on held-out predictions corrects that (one parameter: a second, for real, only
+    added noise in cross-fitting)."""
+    return max((offsets_for(g) for g in OFFSET_GRID),
+               key=lambda offsets: (out_of_fold.balanced_accuracy(offsets, folds), -offsets[2]))
+
+
+def cross_fitted_balanced_accuracy(out_of_fold: OutOfFold) -> float:
+    """Each fold decided with the offset fitted on the other folds: an honest figure for a fitted offset."""
+    scores = []
+    for fold in out_of_fold.folds:
+        others = [f for f in out_of_fold.folds if f != fold]
+        scores.append(out_of_fold.balanced_accuracy(fit_decision_offsets(out_of_fold, others), [fold]))
+    return float(np.mean(scores))
+
+
+def offset_table(out_of_fold: OutOfFold) -> list[dict]:
+    """Balanced accuracy and recall of each class at each GAN offset of the grid: rows for `format_table`."""
+    rows = []
+    for gan_offset in OFFSET_GRID:
+        recall = out_of_fold.summary(offsets_for(gan_offset))["recall"]
+        rows.append({"GAN offset": round(float(gan_offset), 2),
+                     "balanced accuracy": round(out_of_fold.balanced_accuracy(offsets_for(gan_offset)), 4),
+                     **{f"recall {name}": round(value, 3) for name, value in recall.items()}})
+    return rows
+
 
 def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
-                     provided: LabelledSet | None = None) -> OutOfFold:
-    """The rows of `scheme` in `path` (latest run of each fold), joined to the provided images by content hash."""
-    rows = {}
-    for line in Path(path).read_text().splitlines():
-        row = json.loads(line)
-        if row["scheme"] == scheme:
-            rows[(row["fold"], row["image"], row["generator"])] = row  # a rerun of a fold replaces it
-    rows = list(rows.values())
+                     provided: LabelledSet | None = None, recipe: str | None = None) -> OutOfFold:
+    """The rows of `scheme` and `recipe` (default: that of the scheme's latest row) in `path`, the latest run of
+    each fold; fakes joined to the provided images by content hash."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    rows = [row for row in rows if row["scheme"] == scheme]
     if not rows:
         raise ValueError(f"{path} holds no cross-validation rows of scheme {scheme!r}")
+    recipe = recipe or recipe_of(rows[-1])
+    latest = {}
+    for row in rows:
+        if recipe_of(row) == recipe:
+            latest[(row["fold"], row["image"], row["generator"], row["source"])] = row  # a rerun replaces it
+    fakes = [row for row in latest.values() if is_provided_fake(row["source"], row["label"])]
+    reals = [row for row in latest.values() if row["source"] == HELD_OUT_REALS]
     provided = provided if provided is not None else provided_examples(warn=False)
     index = {digest: i for i, digest in enumerate(image_hashes(provided.images))}
-    missing = [row["image"] for row in rows if row["image"] not in index]
+    missing = [row["image"] for row in fakes if row["image"] not in index]
     if missing:
         raise ValueError(f"{path}: {len(missing)} held-out image(s) not among the provided fakes; rerun the folds")
-    held_out = provided.subset([index[row["image"]] for row in rows])
-    held_out = dataclasses.replace(held_out, labels=torch.tensor([row["label"] for row in rows]))
-    return OutOfFold(scheme, sorted({row["fold"] for row in rows}), held_out,
-                     torch.tensor([row["proba"] for row in rows]))
+    held_out = provided.subset([index[row["image"]] for row in fakes])
+    held_out = dataclasses.replace(held_out, labels=torch.tensor([row["label"] for row in fakes]))
+
+    def undecided(row: dict) -> list[float]:
+        """The row's probabilities before the offsets its model decided with."""
+        scores = torch.tensor(row["proba"]).clamp_min(1e-4).log() - torch.tensor(row.get("offsets", [0.0] * 3))
+        return scores.softmax(0).tolist()
+
+    return OutOfFold(scheme, recipe, sorted({row["fold"] for row in fakes}), held_out,
+                     torch.tensor([undecided(row) for row in fakes]), np.array([row["fold"] for row in fakes]),
+                     torch.tensor([undecided(row) for row in reals]).reshape(-1, 3),
+                     np.array([row["fold"] for row in reals], dtype=int))

@@ -133,22 +133,10 @@ def generator_folds(generators: list[str], folds: int, seed: int = 0, *, whole: 
     return torch.from_numpy(assigned)
 
 
-def model_labels(data: LabelledSet) -> tuple[torch.Tensor, int]:
-    """An index per student model for the provided fakes of `data`, -1 for every other image; and the count."""
-    models = sorted({g for g, s, label in zip(data.generators, data.sources, data.labels.tolist())
-                     if s.startswith("provided") and label != REAL})
-    index = {model: i for i, model in enumerate(models)}
-    return torch.tensor([index.get(g, -1) for g in data.generators], dtype=torch.long), len(models)
-
-
 def fit_detector(training: LabelledSet, config: ClassifierConfig, **fit_options) -> tuple[HandClassifier, History]:
-    """Build the detector and train it on `training` (options as for `train_classifier`). With a positive
-    `config.model_id_weight`, its auxiliary head gets one output per student model among the training fakes
-    (measured: no gain in cross-validation, so it is off by default)."""
-    labels, count = model_labels(training) if config.model_id_weight > 0 else (None, 0)
-    config = dataclasses.replace(config, model_ids=count)
+    """Build the detector and train it on `training` (options as for `train_classifier`)."""
     model = HandClassifier(config)
-    history = train_classifier(model, training.images, training.labels, config, model_labels=labels, **fit_options)
+    history = train_classifier(model, training.images, training.labels, config, **fit_options)
     return model, history
 
 
@@ -223,6 +211,7 @@ class DetectorData:
     validation: LabelledSet
 
 
+HELD_OUT_REALS = "real_hands held out"  # the source name of the generators' held-out real hands
 PROVIDED_FOLDS = 4  # the provided fakes' folds: validating on one holds out a quarter of each model's images
 
 
@@ -244,7 +233,7 @@ def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, pr
                            dtype=torch.bool)
     train = LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"),
                                 *[provided.subset(~to_validation)] * provided_repeats, zoo.subset(~zoo_out)])
-    validation = LabelledSet.concat([LabelledSet.from_images(real_holdout, REAL, "real_hands held out"),
+    validation = LabelledSet.concat([LabelledSet.from_images(real_holdout, REAL, HELD_OUT_REALS),
                                      provided.subset(to_validation), zoo.subset(zoo_out)])
     return DetectorData(train, validation)
 

@@ -181,31 +181,32 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
                     device: torch.device | str | None = None, class_weights: torch.Tensor | None = None,
                     validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> Task:
     """AdamW with warm-up and cosine decay (a function of the step number, so resumes are exact),
-    class-weighted cross-entropy, shift-and-flip augmentation; validation logs after each epoch."""
+    class-weighted cross-entropy, shift-and-flip augmentation (drawn anew for each member network);
+    validation logs after each epoch."""
     device = pick_device(device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = class_weights.to(device) if class_weights is not None else None
     warmup = max(1, steps_total // 20)
 
+    def augment(images: torch.Tensor) -> torch.Tensor:
+        flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
+        return random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
+
     def step(images: torch.Tensor, labels: torch.Tensor, step_number: int) -> dict[str, torch.Tensor]:
         progress = min(1.0, max(0.0, (step_number - warmup) / max(1, steps_total - warmup)))
         scale = min(1.0, (step_number + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * progress))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * scale
-        flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
-        images = random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
-        labels, model_labels = (labels[:, 0], labels[:, 1]) if labels.ndim == 2 else (labels, None)
-        features = model.embed(images)
-        logits = model.head(features)
-        loss = F.cross_entropy(logits, labels, weight=weights, label_smoothing=config.label_smoothing)
-        if model_labels is not None and model.model_head is not None:
-            loss = loss + config.model_id_weight * F.cross_entropy(model.model_head(features), model_labels,
-                                                                   ignore_index=-1)
+        logits = [network(augment(images)) for network in model.members]
+        loss = torch.stack([F.cross_entropy(member_logits, labels, weight=weights,
+                                            label_smoothing=config.label_smoothing)
+                            for member_logits in logits]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return {"loss": loss, "accuracy": (logits.argmax(1) == labels).float().mean()}
+        accuracy = torch.stack([(member_logits.argmax(1) == labels).float().mean() for member_logits in logits])
+        return {"loss": loss, "accuracy": accuracy.mean()}
 
     def end_epoch(_images: torch.Tensor, _last: bool) -> dict[str, float]:
         if validation is None:
@@ -240,12 +241,8 @@ def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, checkpoint=N
 
 def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig,
                      *, validation: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint=None,
-                     callbacks=(), device=None, progress: bool = True,
-                     model_labels: torch.Tensor | None = None) -> History:
-    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance.
-
-    `model_labels` (N,) name the model that made each image (-1: unknown) for the auxiliary head
-    (`ClassifierConfig.model_ids`)."""
+                     callbacks=(), device=None, progress: bool = True) -> History:
+    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance."""
     counts = torch.bincount(labels, minlength=len(LABELS)).float()
     present = (counts > 0).sum()
     # each present class weighs as much as the others in total; an absent class gets weight 0, which
@@ -253,5 +250,4 @@ def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.
     class_weights = torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1.0)), torch.zeros(()))
     steps_total = config.epochs * (len(images) // config.batch_size)
     task = classifier_task(model, config, steps_total, device, class_weights, validation)
-    targets = labels if model_labels is None else torch.stack([labels, model_labels], dim=1)
-    return fit(task, images, targets, checkpoint=checkpoint, callbacks=callbacks, progress=progress)
+    return fit(task, images, labels, checkpoint=checkpoint, callbacks=callbacks, progress=progress)

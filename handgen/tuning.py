@@ -85,8 +85,10 @@ def suggest_gan(trial: optuna.Trial) -> GANConfig:
 
 def suggest_classifier(trial: optuna.Trial) -> tuple[ClassifierConfig, int]:
     """Capacity, regularisation, optimiser, augmentation, and how often the students' fakes are repeated
-    (they are the only examples of the population the detector is for). Returns (config, repeats)."""
+    (they are the only examples of the population the detector is for), for one network: the ensemble size, mirror
+    averaging and decision offsets come after, from cross-validation (`crossval`). Returns (config, repeats)."""
     config = ClassifierConfig(
+        members=1, mirror=False, decision_offsets=(0.0, 0.0, 0.0),
         width=trial.suggest_categorical("width", [16, 32, 48]),
         dropout=trial.suggest_float("dropout", 0.0, 0.5),
         lr=trial.suggest_float("lr", 5e-4, 5e-3, log=True),

@@ -4,8 +4,8 @@ Each fold trains the detector as `python -m handgen train-classifier` does, with
 held out, and appends its out-of-fold predictions to results/detector_cv.jsonl. Two folds can run side by side
 on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
 
-    python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N]
-        [--provided-repeats R] [--threads 1] [--out FILE]
+    python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
+        [--members M] [--[no-]mirror] [--provided-repeats R] [--threads 1] [--out FILE] [--checkpoint FILE]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from handgen.classifier import ClassifierConfig
-from handgen.crossval import SCHEMES, append_rows, run_fold
+from handgen.crossval import SCHEMES, append_rows, is_provided_fake, run_fold
 from handgen.detection import PROVIDED_FOLDS, PROVIDED_REPEATS, detector_sources
 
 
@@ -26,16 +26,23 @@ def main() -> None:
     parser.add_argument("--fold", type=int, required=True, choices=range(PROVIDED_FOLDS))
     parser.add_argument("--scheme", choices=SCHEMES, default="seen models")
     parser.add_argument("--epochs", type=int, default=ClassifierConfig.epochs)
+    parser.add_argument("--seed", type=int, default=ClassifierConfig.seed)
+    parser.add_argument("--members", type=int, default=ClassifierConfig.members)
+    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=ClassifierConfig.mirror)
     parser.add_argument("--provided-repeats", type=int, default=PROVIDED_REPEATS)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default="results/detector_cv.jsonl")
+    parser.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs)
-    rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config, args.provided_repeats)
+    config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, members=args.members,
+                                 mirror=args.mirror)
+    rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config, args.provided_repeats,
+                    checkpoint=args.checkpoint)
     append_rows(rows, args.out)
-    correct = np.mean([np.argmax(row["proba"]) == row["label"] for row in rows])
-    print(f"{args.scheme}, fold {args.fold}: {len(rows)} provided fakes held out, accuracy {correct:.4f}, "
+    fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]
+    correct = np.mean([np.argmax(row["proba"]) == row["label"] for row in fakes])
+    print(f"{args.scheme}, fold {args.fold}: {len(fakes)} provided fakes held out, accuracy {correct:.4f}, "
           f"{rows[0]['minutes']} min")
 
 

@@ -20,6 +20,7 @@ from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.train import train_classifier
 
 SMALL = ClassifierConfig(width=8, batch_size=16, epochs=6, lr=3e-3)
+RAW = dataclasses.replace(SMALL, mirror=False, decision_offsets=(0.0, 0.0, 0.0))  # one network, as it outputs
 
 
 def two_easy_classes(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,3 +122,48 @@ def test_detector_split_holds_out_whole_zoo_generators():
     assert data.validation.sources.count("zoo vae blurry epoch 3") == 10
     assert data.train.sources.count("zoo gan hinge sn epoch 1") == 10
     assert len(data.train) + len(data.validation) == 20 + 6 + 40
+
+
+def test_members_start_apart_and_their_probabilities_are_averaged():
+    images = torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)
+    pair = HandClassifier(dataclasses.replace(RAW, members=2)).eval()
+    single = HandClassifier(RAW).eval()
+    assert torch.equal(pair.members[0].head[1].weight, single.members[0].head[1].weight)  # member 0: the seed's
+    assert not torch.equal(pair.members[0].head[1].weight, pair.members[1].head[1].weight)
+    with torch.no_grad():
+        x = images.float() / 127.5 - 1
+        expected = (pair.members[0](x).softmax(1) + pair.members[1](x).softmax(1)) / 2
+    assert torch.allclose(predict_proba(pair, images), expected, atol=1e-5)
+    assert pair.embed(x).shape == (6, 2 * 4 * SMALL.width)
+
+
+def test_mirror_averaging_makes_predictions_mirror_invariant():
+    images = torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)
+    plain = HandClassifier(RAW)
+    mirrored = HandClassifier(dataclasses.replace(RAW, mirror=True))
+    assert not torch.allclose(predict_proba(plain, images), predict_proba(plain, images.flip(-1)), atol=1e-4)
+    assert torch.allclose(predict_proba(mirrored, images), predict_proba(mirrored, images.flip(-1)), atol=1e-5)
+
+
+def test_decision_offsets_shift_the_prior_only():
+    images = torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)
+    plain = predict_proba(HandClassifier(RAW), images)
+    shifted = predict_proba(HandClassifier(dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 1.0))), images)
+    expected = plain * torch.tensor([1.0, 1.0, np.e])
+    assert torch.allclose(shifted, expected / expected.sum(1, keepdim=True), atol=1e-5)
+    always_gan = HandClassifier(dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 50.0)))
+    assert predict_proba(always_gan, images).argmax(1).tolist() == [2] * 6
+
+
+def test_an_ensemble_resumes_and_reloads_from_its_checkpoint(tmp_path):
+    images, labels = two_easy_classes(32)
+    config = dataclasses.replace(SMALL, members=2, mirror=True, decision_offsets=(0.0, 0.0, 0.5), epochs=1)
+    model = HandClassifier(config)
+    train_classifier(model, images, labels, config, checkpoint=tmp_path / "detector.pt", progress=False)
+    longer = dataclasses.replace(config, epochs=2)                  # resumes: the offsets tuple reads back equal
+    history = train_classifier(HandClassifier(longer), images, labels, longer, checkpoint=tmp_path / "detector.pt",
+                               progress=False)
+    assert len(history) == 2
+    restored, restored_config = load_model(tmp_path / "detector.pt")
+    assert restored_config.members == 2 and tuple(restored_config.decision_offsets) == (0.0, 0.0, 0.5)
+    assert predict_proba(restored, images).shape == (64, 3)

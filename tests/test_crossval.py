@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 
-from handgen.checkpoint import load_model
-from handgen.classifier import ClassifierConfig, HandClassifier, predict_proba
-from handgen.crossval import append_rows, read_out_of_fold, run_fold
+from handgen.classifier import ClassifierConfig
+from handgen.crossval import (
+    OutOfFold,
+    append_rows,
+    cross_fitted_balanced_accuracy,
+    fit_decision_offsets,
+    read_out_of_fold,
+    run_fold,
+)
 from handgen.data import load_folder
 from handgen.detection import (
     GAN_LABEL,
@@ -22,11 +28,9 @@ from handgen.detection import (
     LabelledSet,
     build_detector_data,
     generator_folds,
-    model_labels,
     models_of,
 )
 from handgen.sample import as_jpeg_files
-from handgen.train import train_classifier
 from tests.conftest import synthetic_hands, write_jpegs
 
 
@@ -125,7 +129,9 @@ def test_cross_validation_rows_read_back_with_their_images(tmp_path):
     assert len(out_of_fold.held_out) == len(sources.provided) // 2
     summary = out_of_fold.summary()
     assert summary["models"] == 48 and 0 <= summary["accuracy"] <= 1
-    assert summary["accuracy"] == pytest.approx(np.trace(out_of_fold.confusion()) / summary["images"])
+    matrix = out_of_fold.confusion()                              # fakes and the held-out real hands
+    assert matrix.sum() == summary["images"] + 2 * len(sources.real_holdout)
+    assert summary["accuracy"] == pytest.approx((np.trace(matrix) - matrix[0, 0]) / summary["images"])
     # the joined images are the held-out ones: each belongs to the model its row names
     provided_by_image = {bytes(image.numpy()): g for image, g in zip(sources.provided.images,
                                                                       sources.provided.generators)}
@@ -145,27 +151,41 @@ def test_confusion_figure_writes_every_count():
     assert written == matrix.ravel().tolist()
 
 
-def test_model_labels_name_only_the_provided_fakes_models():
-    data = _synthetic_sources().assemble(provided_repeats=2, validation_fold=None).train
-    ids, count = model_labels(data)
-    assert count == 48                                             # 24 VAE and 24 GAN models
-    provided = np.array([s.startswith("provided") for s in data.sources])
-    assert (ids[~torch.from_numpy(provided)] == -1).all()          # real hands and zoo: no model id
-    by_model = {}
-    for generator, index in zip(np.array(data.generators)[provided], ids[torch.from_numpy(provided)].tolist()):
-        by_model.setdefault(generator, set()).add(index)
-    assert all(len(indices) == 1 for indices in by_model.values()) and len(by_model) == count
+def _biased_out_of_fold(n: int = 120) -> OutOfFold:
+    """Two folds of out-of-fold predictions whose GAN hands lean towards VAE, as the detector's do."""
+    rng = np.random.default_rng(0)
+    labels = np.array([VAE_LABEL, GAN_LABEL] * (n // 2))
+    scores = rng.normal(0, 0.5, (n, 3))
+    scores[np.arange(n), labels] += 2.0
+    scores[labels == GAN_LABEL, VAE_LABEL] += 2.5                  # the bias a prior shift can undo
+    real_scores = rng.normal(0, 0.5, (n, 3)) + np.array([3.0, 0, 0])
+    held_out = LabelledSet.from_images(torch.zeros(n, 1, 32, 32, dtype=torch.uint8), VAE_LABEL, "provided VAE_hands")
+    held_out.labels = torch.from_numpy(labels)
+    folds = (np.arange(n) // 2) % 2
+    return OutOfFold("seen models", "synthetic", [0, 1], held_out, torch.from_numpy(scores).float().softmax(1),
+                     folds, torch.from_numpy(real_scores).float().softmax(1), folds)
 
 
-def test_model_id_head_trains_and_survives_a_checkpoint(tmp_path):
-    data = _synthetic_sources().assemble(provided_repeats=1, validation_fold=None).train
-    ids, count = model_labels(data)
-    config = ClassifierConfig(width=8, epochs=2, batch_size=32, model_ids=count, model_id_weight=0.5)
-    model = HandClassifier(config)
-    history = train_classifier(model, data.images, data.labels, config, model_labels=ids,
-                               checkpoint=tmp_path / "detector.pt", progress=False)
-    assert len(history) == 2 and math.isfinite(history[-1]["loss"])
-    restored, restored_config = load_model(tmp_path / "detector.pt")
-    assert restored_config.model_ids == count and restored.model_head.out_features == count
-    assert torch.equal(predict_proba(model, data.images[:16]), predict_proba(restored, data.images[:16]))
-    assert HandClassifier(ClassifierConfig(width=8)).model_head is None    # off by default
+def test_fitted_decision_offsets_undo_a_bias_towards_vae():
+    out_of_fold = _biased_out_of_fold()
+    offsets = fit_decision_offsets(out_of_fold)
+    assert offsets[2] > 0 and offsets[1] == 0
+    assert out_of_fold.balanced_accuracy(offsets) > out_of_fold.balanced_accuracy() + 0.05
+    honest = cross_fitted_balanced_accuracy(out_of_fold)
+    assert out_of_fold.balanced_accuracy() < honest <= out_of_fold.balanced_accuracy(offsets) + 1e-9
+    matrix = out_of_fold.confusion(offsets)
+    assert matrix.sum() == 240 and matrix[0].sum() == 120           # the real hands count as a class
+
+
+def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
+    sources = _synthetic_sources()
+    plain = ClassifierConfig(width=8, epochs=1, batch_size=32)
+    shifted = dataclasses.replace(plain, decision_offsets=(0.0, 0.0, 2.0))
+    append_rows(run_fold(sources, 0, "seen models", plain), tmp_path / "plain.jsonl")
+    append_rows(run_fold(sources, 0, "seen models", shifted), tmp_path / "shifted.jsonl")
+    before = read_out_of_fold(tmp_path / "plain.jsonl", "seen models", sources.provided)
+    after = read_out_of_fold(tmp_path / "shifted.jsonl", "seen models", sources.provided)
+    assert before.recipe == after.recipe and "1 member(s), mirror True" in before.recipe
+    assert len(before.real_folds) == len(sources.real_holdout)     # the held-out real hands are kept too
+    # the offsets a model decided with are taken off again (up to the rows' rounding)
+    assert torch.allclose(before.probabilities, after.probabilities, atol=2e-3)
