@@ -94,12 +94,9 @@ class OutOfFold:
     real_folds: np.ndarray           # (M,)
 
     def decide(self, offsets=(0.0, 0.0, 0.0), real: bool = False) -> np.ndarray:
+        """Labels of the held-out fakes (or real hands) with `offsets` added to the log-probabilities."""
         probabilities = self.real_probabilities if real else self.probabilities
         return (probabilities.clamp_min(1e-4).log() + torch.tensor(offsets)).argmax(1).numpy()
-
-    @property
-    def predicted(self) -> np.ndarray:
-        return self.decide()
 
     def confusion(self, offsets=(0.0, 0.0, 0.0)) -> np.ndarray:
         """Confusion matrix (3, 3) over the held-out fakes and real hands."""
