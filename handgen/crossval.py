@@ -53,8 +53,8 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
     held_out = data.validation.subset([i for i, source in enumerate(data.validation.sources)
                                        if is_provided_fake(source, data.validation.labels[i])
                                        or source == HELD_OUT_REALS])
-    recipe = {"epochs": config.epochs, "repeats": provided_repeats, "seed": config.seed, "members": config.members,
-              "mirror": config.mirror, "offsets": list(config.decision_offsets)}
+    recipe = {"epochs": config.epochs, "width": config.width, "repeats": provided_repeats, "seed": config.seed,
+              "members": config.members, "mirror": config.mirror, "offsets": list(config.decision_offsets)}
     return [{"scheme": scheme, "fold": fold, **recipe, "minutes": minutes, "source": source,
              "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
@@ -64,8 +64,11 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
 
 
 def recipe_of(row: dict) -> str:
-    """What a row's detector was: rows before these fields existed were single networks without mirroring."""
-    return (f"{row['epochs']} epochs, repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
+    """What a row's detector was: rows before these fields existed were single width-32 networks without
+    mirroring. The width is named only where it differs from 32, so older recipe strings stay as they were."""
+    width = row.get("width", 32)
+    return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
+            f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
             f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}")
 
 

@@ -5,7 +5,7 @@ held out, and appends its out-of-fold predictions to results/detector_cv.jsonl. 
 on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
 
     python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
-        [--members M] [--[no-]mirror] [--provided-repeats R] [--threads 1] [--out FILE] [--checkpoint FILE]
+        [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--threads 1] [--out FILE] [--checkpoint FILE]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--scheme", choices=SCHEMES, default="seen models")
     parser.add_argument("--epochs", type=int, default=ClassifierConfig.epochs)
     parser.add_argument("--seed", type=int, default=ClassifierConfig.seed)
+    parser.add_argument("--width", type=int, default=ClassifierConfig.width)
     parser.add_argument("--members", type=int, default=ClassifierConfig.members)
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=ClassifierConfig.mirror)
     parser.add_argument("--provided-repeats", type=int, default=PROVIDED_REPEATS)
@@ -35,7 +36,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, members=args.members,
+    config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
+                                 members=args.members,
                                  mirror=args.mirror)
     rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config, args.provided_repeats,
                     checkpoint=args.checkpoint)
