@@ -54,7 +54,8 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
                                        if is_provided_fake(source, data.validation.labels[i])
                                        or source == HELD_OUT_REALS])
     recipe = {"epochs": config.epochs, "width": config.width, "repeats": provided_repeats, "seed": config.seed,
-              "members": config.members, "mirror": config.mirror, "offsets": list(config.decision_offsets)}
+              "generated": len(sources.generated) > 0, "members": config.members, "mirror": config.mirror,
+              "offsets": list(config.decision_offsets)}
     return [{"scheme": scheme, "fold": fold, **recipe, "minutes": minutes, "source": source,
              "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
@@ -65,11 +66,13 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
 
 def recipe_of(row: dict) -> str:
     """What a row's detector was: rows before these fields existed were single width-32 networks without
-    mirroring. The width is named only where it differs from 32, so older recipe strings stay as they were."""
+    mirroring, trained with our generated fakes. Width and generated fakes are named only where they differ from
+    those, so older recipe strings stay as they were."""
     width = row.get("width", 32)
     return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
             f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
-            f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}")
+            f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
+            f"{'' if row.get('generated', True) else ', no generated fakes'}")
 
 
 def is_provided_fake(source: str, label: int) -> bool:

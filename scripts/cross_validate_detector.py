@@ -5,7 +5,8 @@ held out, and appends its out-of-fold predictions to results/detector_cv.jsonl. 
 on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
 
     python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
-        [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--threads 1] [--out FILE] [--checkpoint FILE]
+        [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--no-generated] [--threads 1]
+        [--out FILE] [--checkpoint FILE]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from handgen.classifier import ClassifierConfig
 from handgen.crossval import SCHEMES, append_rows, is_provided_fake, run_fold
-from handgen.detection import PROVIDED_FOLDS, PROVIDED_REPEATS, detector_sources
+from handgen.detection import PROVIDED_FOLDS, PROVIDED_REPEATS, LabelledSet, detector_sources
 
 
 def main() -> None:
@@ -31,15 +32,19 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=ClassifierConfig.members)
     parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=ClassifierConfig.mirror)
     parser.add_argument("--provided-repeats", type=int, default=PROVIDED_REPEATS)
+    parser.add_argument("--generated", action=argparse.BooleanOptionalAction, default=True,
+                        help="train with our zoo's and final generators' fakes (--no-generated: an ablation)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default="results/detector_cv.jsonl")
     parser.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
-                                 members=args.members,
-                                 mirror=args.mirror)
-    rows = run_fold(detector_sources("runs/zoo.pt"), args.fold, args.scheme, config, args.provided_repeats,
+                                 members=args.members, mirror=args.mirror)
+    sources = detector_sources("runs/zoo.pt")
+    if not args.generated:
+        sources = dataclasses.replace(sources, generated=LabelledSet.concat([]))
+    rows = run_fold(sources, args.fold, args.scheme, config, args.provided_repeats,
                     checkpoint=args.checkpoint)
     append_rows(rows, args.out)
     fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]

@@ -186,6 +186,11 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     before = read_out_of_fold(tmp_path / "plain.jsonl", "seen models", sources.provided)
     after = read_out_of_fold(tmp_path / "shifted.jsonl", "seen models", sources.provided)
     assert before.recipe == after.recipe and "width 8," in before.recipe and "1 member(s), mirror True" in before.recipe
+    assert "no generated fakes" not in before.recipe
+    provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
+    append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")
+    assert read_out_of_fold(tmp_path / "ablation.jsonl", "seen models", sources.provided).recipe.endswith(
+        ", no generated fakes")
     assert len(before.real_folds) == len(sources.real_holdout)     # the held-out real hands are kept too
     # the offsets a model decided with are taken off again (up to the rows' rounding)
     assert torch.allclose(before.probabilities, after.probabilities, atol=2e-3)
