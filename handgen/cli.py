@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .checkpoint import CheckpointError, load_model
-from .classifier import LABELS, ClassifierConfig, classify_folder, write_predictions_csv
+from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
 from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
 from .detection import PROVIDED_FOLDS, PROVIDED_REPEATS, fit_detector, prepare_detector_data
 from .evaluation import evaluate_folders, format_table
@@ -72,6 +72,14 @@ def run_sample(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} images to {args.out}")
 
 
+def load_detector(path: str, device: str | None = None) -> HandClassifier:
+    """The detector saved at `path`; a clear error if it holds another kind of model."""
+    model, _ = load_model(path, pick_device(device))
+    if not isinstance(model, HandClassifier):
+        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a detector (train-classifier makes one)")
+    return model
+
+
 def run_train_classifier(args: argparse.Namespace) -> None:
     config = config_from_args(ClassifierConfig, args)
     data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators),
@@ -86,7 +94,7 @@ def run_train_classifier(args: argparse.Namespace) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> None:
-    model, _ = load_model(args.checkpoint, pick_device(args.device))
+    model = load_detector(args.checkpoint, args.device)
     folder = find_folder(args.input)
     data_rows = classify_folder(model, folder)
     path = write_predictions_csv(data_rows, args.out)
@@ -100,7 +108,7 @@ def run_classify(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     detector = None
     if args.detector and Path(args.detector).is_file():
-        detector, _ = load_model(args.detector, pick_device(args.device))
+        detector = load_detector(args.detector, args.device)
     elif args.detector:
         print(f"no detector checkpoint at {args.detector}: pixel-space figures only")
     rows = evaluate_folders(args.folders, detector, real=args.real)

@@ -66,13 +66,18 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
 
 def recipe_of(row: dict) -> str:
     """What a row's detector was: rows before these fields existed were single width-32 networks without
-    mirroring, trained with our generated fakes. Width and generated fakes are named only where they differ from
-    those, so older recipe strings stay as they were."""
+    mirroring, trained with our generated fakes and no self-training. Width, generated fakes and self-training are
+    named only where they differ from those, so older recipe strings stay as they were."""
     width = row.get("width", 32)
     return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
             f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
             f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
-            f"{'' if row.get('generated', True) else ', no generated fakes'}")
+            f"{'' if row.get('generated', True) else ', no generated fakes'}{_self_training_of(row)}")
+
+
+def _self_training_of(row: dict) -> str:
+    pseudo = row.get("self_training")
+    return f", self-trained (teacher width {pseudo['teacher_width']}, p >= {pseudo['threshold']})" if pseudo else ""
 
 
 def is_provided_fake(source: str, label: int) -> bool:

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_torch_save, load_model
-from .classifier import ClassifierConfig, HandClassifier
+from .classifier import ClassifierConfig, HandClassifier, predict_proba
 from .data import REAL_HANDS, ImageSet, generator_split, list_image_files, load_folder
 from .gan import GAN, GANConfig
 from .sample import as_jpeg_files, generate
@@ -138,6 +138,22 @@ def fit_detector(training: LabelledSet, config: ClassifierConfig, **fit_options)
     model = HandClassifier(config)
     history = train_classifier(model, training.images, training.labels, config, **fit_options)
     return model, history
+
+
+PSEUDO_THRESHOLD = 0.8  # the teacher's probability (after its decision offsets) for a pseudo-label
+PSEUDO_SOURCE = "pseudo-labelled"
+
+
+def pseudo_labelled(teacher: HandClassifier, images: torch.Tensor, threshold: float = PSEUDO_THRESHOLD) -> LabelledSet:
+    """The images `teacher` labels with probability >= `threshold`, under that label (self-training).
+
+    The provided fakes are four or five per student model, while an unlabelled folder such as `test_hands/` holds
+    dozens of new images of the same models: a student network trained with the teacher's confident labels on
+    them learns each model's look from many images instead of a handful. No true label of them is used.
+    """
+    confidence, labels = predict_proba(teacher, images).max(dim=1)
+    keep = confidence >= threshold
+    return LabelledSet(images[keep], labels[keep], [PSEUDO_SOURCE] * int(keep.sum()))
 
 
 def without_images_of(data: LabelledSet, excluded: torch.Tensor) -> LabelledSet:
@@ -299,6 +315,15 @@ def detector_sources(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
     generated = LabelledSet.concat([zoo, own])
     generated.images = as_jpeg_files(generated.images)  # stored as every real and provided hand is
     return DetectorSources(real, holdout.images, provided_examples(), generated)
+
+
+def with_pseudo_labels(sources: DetectorSources, teacher: HandClassifier, unlabelled: torch.Tensor,
+                       threshold: float = PSEUDO_THRESHOLD) -> DetectorSources:
+    """`sources` with the teacher's confident labels on `unlabelled` images (`pseudo_labelled`) among the
+    generated fakes; images identical to a provided one are left out (their label is known)."""
+    pool = without_images_of(LabelledSet.from_images(unlabelled, REAL, "unlabelled"), sources.provided.images)
+    pseudo = pseudo_labelled(teacher, pool.images, threshold)
+    return dataclasses.replace(sources, generated=LabelledSet.concat([sources.generated, pseudo]))
 
 
 def prepare_detector_data(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",

@@ -6,7 +6,11 @@ on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
 
     python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
         [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--no-generated] [--threads 1]
-        [--out FILE] [--checkpoint FILE]
+        [--out FILE] [--checkpoint FILE] [--teacher FOLD_CHECKPOINT [--unlabelled test_hands] [--threshold P]]
+
+With --teacher (a model trained without the same fold, e.g. another run's --checkpoint), the fold is
+self-trained: the teacher's confident labels on the unlabelled folder join the training set
+(`detection.pseudo_labelled`); images identical to a provided one are left out of that pool.
 """
 
 from __future__ import annotations
@@ -17,9 +21,19 @@ import dataclasses
 import numpy as np
 import torch
 
+from handgen.checkpoint import load_model
 from handgen.classifier import ClassifierConfig
 from handgen.crossval import SCHEMES, append_rows, is_provided_fake, run_fold
-from handgen.detection import PROVIDED_FOLDS, PROVIDED_REPEATS, LabelledSet, detector_sources
+from handgen.data import load_folder
+from handgen.detection import (
+    PROVIDED_FOLDS,
+    PROVIDED_REPEATS,
+    PSEUDO_SOURCE,
+    PSEUDO_THRESHOLD,
+    LabelledSet,
+    detector_sources,
+    with_pseudo_labels,
+)
 
 
 def main() -> None:
@@ -37,6 +51,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default="results/detector_cv.jsonl")
     parser.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
+    parser.add_argument("--teacher", help="self-train: checkpoint of a model trained without this fold")
+    parser.add_argument("--unlabelled", default="test_hands", help="self-training: folder of unlabelled hands")
+    parser.add_argument("--threshold", type=float, default=PSEUDO_THRESHOLD, help="self-training: confidence")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
@@ -44,8 +61,18 @@ def main() -> None:
     sources = detector_sources("runs/zoo.pt")
     if not args.generated:
         sources = dataclasses.replace(sources, generated=LabelledSet.concat([]))
+    self_training = None
+    if args.teacher:
+        teacher, teacher_config = load_model(args.teacher)
+        unlabelled = load_folder(args.unlabelled, warn=False).images
+        sources = with_pseudo_labels(sources, teacher, unlabelled, args.threshold)
+        pseudo = sources.generated.subset([s == PSEUDO_SOURCE for s in sources.generated.sources])
+        self_training = {"threshold": args.threshold, "images": len(pseudo), "teacher_width": teacher_config.width}
+        print(f"self-training on {len(pseudo)} of {len(unlabelled)} unlabelled images: {pseudo.counts()}")
     rows = run_fold(sources, args.fold, args.scheme, config, args.provided_repeats,
                     checkpoint=args.checkpoint)
+    for row in rows:
+        row["self_training"] = self_training
     append_rows(rows, args.out)
     fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]
     correct = np.mean([np.argmax(row["proba"]) == row["label"] for row in fakes])

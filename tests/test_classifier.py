@@ -15,7 +15,7 @@ from handgen.classifier import (
 )
 from handgen.cli import main
 from handgen.data import SkippedFileWarning
-from handgen.detection import LabelledSet, build_detector_data
+from handgen.detection import PSEUDO_SOURCE, LabelledSet, build_detector_data, pseudo_labelled
 from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.train import train_classifier
 
@@ -54,6 +54,20 @@ def test_prediction_is_deterministic():
     train_classifier(model, images, labels, dataclasses.replace(SMALL, epochs=1), progress=False)
     assert torch.equal(predict_proba(model, images), predict_proba(model, images))
     assert not model.training
+
+
+def test_pseudo_labels_are_the_teachers_confident_decisions():
+    images, labels = two_easy_classes(48)
+    teacher = HandClassifier(SMALL)
+    train_classifier(teacher, images, labels, SMALL, progress=False)
+    probabilities = predict_proba(teacher, images)
+    every = pseudo_labelled(teacher, images, threshold=0.0)
+    assert torch.equal(every.labels, probabilities.argmax(1)) and set(every.sources) == {PSEUDO_SOURCE}
+    threshold = float(probabilities.max(1).values.median())
+    confident = pseudo_labelled(teacher, images, threshold)
+    assert len(confident) == int((probabilities.max(1).values >= threshold).sum()) < len(images)
+    assert (confident.labels == 0).any() and (confident.labels == 2).any()
+    assert len(pseudo_labelled(teacher, images, threshold=1.01)) == 0
 
 
 def test_csv_format_sorted_and_atomic(tmp_path):

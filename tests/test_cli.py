@@ -35,6 +35,17 @@ def test_missing_data_is_exit_1_with_where_it_looked(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def test_a_generator_checkpoint_is_refused_as_a_detector(tmp_path, hands_folder, capsys):
+    checkpoint = str(tmp_path / "vae.pt")
+    assert main(["train-vae", "--data", str(hands_folder), "--checkpoint", checkpoint, "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["classify", "--input", str(hands_folder), "--checkpoint", checkpoint,
+                 "--out", str(tmp_path / "out.csv")]) == 1
+    assert "holds a VAE, not a detector" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
+    assert main(["evaluate", str(hands_folder), "--real", str(hands_folder), "--detector", checkpoint]) == 1
+    assert f"{checkpoint} holds a VAE" in capsys.readouterr().err
+
+
 def test_train_then_sample_end_to_end(tmp_path, hands_folder, capsys):
     checkpoint = tmp_path / "vae.pt"
     assert main(["train-vae", "--data", str(hands_folder), "--checkpoint", str(checkpoint), "--epochs", "1",

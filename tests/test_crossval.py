@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from handgen.classifier import ClassifierConfig
+from handgen.classifier import ClassifierConfig, HandClassifier
 from handgen.crossval import (
     OutOfFold,
     append_rows,
     cross_fitted_balanced_accuracy,
     fit_decision_offsets,
     read_out_of_fold,
+    recipe_of,
     run_fold,
 )
 from handgen.data import load_folder
 from handgen.detection import (
     GAN_LABEL,
     PROVIDED_FOLDS,
+    PSEUDO_SOURCE,
     REAL,
     VAE_LABEL,
     DetectorSources,
@@ -29,6 +33,7 @@ from handgen.detection import (
     build_detector_data,
     generator_folds,
     models_of,
+    with_pseudo_labels,
 )
 from handgen.sample import as_jpeg_files
 from tests.conftest import synthetic_hands, write_jpegs
@@ -110,6 +115,17 @@ def test_final_fit_trains_on_every_provided_fake():
     assert all(h == len(sources.provided) // PROVIDED_FOLDS for h in held_out)
 
 
+def test_pseudo_labelled_images_join_the_training_set_but_never_a_provided_one():
+    sources = _synthetic_sources()
+    unlabelled = torch.cat([sources.real_holdout, sources.provided.images[:3]])   # three already labelled
+    teacher = HandClassifier(ClassifierConfig(width=8))
+    extended = with_pseudo_labels(sources, teacher, unlabelled, threshold=0.0)
+    pseudo = extended.generated.subset([source == PSEUDO_SOURCE for source in extended.generated.sources])
+    assert len(pseudo) == len(sources.real_holdout) and len(extended.generated) == len(sources.generated) + len(pseudo)
+    assert all(source == PSEUDO_SOURCE for source in extended.assemble(validation_fold=0).train.sources[-len(pseudo):])
+    assert extended.provided is sources.provided and extended.real_train is sources.real_train
+
+
 def test_provided_reals_never_validate():
     sources = _synthetic_sources()
     provided = LabelledSet.concat([sources.provided,
@@ -177,6 +193,10 @@ def test_fitted_decision_offsets_undo_a_bias_towards_vae():
     assert matrix.sum() == 240 and matrix[0].sum() == 120           # the real hands count as a class
 
 
+def _first_row(path) -> dict:
+    return json.loads(Path(path).read_text().splitlines()[0])
+
+
 def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     sources = _synthetic_sources()
     plain = ClassifierConfig(width=8, epochs=1, batch_size=32)
@@ -186,7 +206,9 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     before = read_out_of_fold(tmp_path / "plain.jsonl", "seen models", sources.provided)
     after = read_out_of_fold(tmp_path / "shifted.jsonl", "seen models", sources.provided)
     assert before.recipe == after.recipe and "width 8," in before.recipe and "1 member(s), mirror True" in before.recipe
-    assert "no generated fakes" not in before.recipe
+    assert "no generated fakes" not in before.recipe and "self-trained" not in before.recipe
+    self_trained = {**_first_row(tmp_path / "plain.jsonl"), "self_training": {"threshold": 0.8, "teacher_width": 48}}
+    assert recipe_of(self_trained) == before.recipe + ", self-trained (teacher width 48, p >= 0.8)"
     provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
     append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")
     assert read_out_of_fold(tmp_path / "ablation.jsonl", "seen models", sources.provided).recipe.endswith(
