@@ -25,6 +25,7 @@ import torch
 
 from .classifier import LABELS, ClassifierConfig, predict_proba
 from .detection import (
+    GAN_LABEL,
     HELD_OUT_REALS,
     PROVIDED_REPEATS,
     REAL,
@@ -127,6 +128,13 @@ class OutOfFold:
                 "models_with_errors": sum(accuracy < 1 for accuracy in wrong_by_model.values()),
                 "models_all_wrong": sum(accuracy == 0 for accuracy in wrong_by_model.values())}
 
+    def on_folds(self, folds) -> OutOfFold:
+        """The predictions of `folds` only: recipes run on different folds compare on the folds they share."""
+        fakes, reals = np.isin(self.fake_folds, folds), np.isin(self.real_folds, folds)
+        return OutOfFold(self.scheme, self.recipe, [f for f in self.folds if f in folds],
+                         self.held_out.subset(torch.from_numpy(fakes)), self.probabilities[fakes],
+                         self.fake_folds[fakes], self.real_probabilities[reals], self.real_folds[reals])
+
     def balanced_accuracy(self, offsets=(0.0, 0.0, 0.0), folds=None) -> float:
         """Mean recall of real, VAE and GAN (optionally on some folds only): what decision offsets maximise."""
         fakes, reals = np.ones(len(self.fake_folds), bool), np.ones(len(self.real_folds), bool)
@@ -171,6 +179,28 @@ def offset_table(out_of_fold: OutOfFold) -> list[dict]:
         rows.append({"GAN offset": round(float(gan_offset), 2),
                      "balanced accuracy": round(out_of_fold.balanced_accuracy(offsets_for(gan_offset)), 4),
                      **{f"recall {name}": round(value, 3) for name, value in recall.items()}})
+    return rows
+
+
+def recipes_in(path: str | os.PathLike, scheme: str = "seen models") -> list[str]:
+    """The recipes of a file's rows of `scheme`, in order of first appearance."""
+    rows = (json.loads(line) for line in Path(path).read_text().splitlines())
+    return list(dict.fromkeys(recipe_of(row) for row in rows if row["scheme"] == scheme))
+
+
+def recipe_table(out_of_folds: list[OutOfFold], folds, offsets=(0.0, 0.0, 0.0)) -> list[dict]:
+    """One row per recipe run on all of `folds` (with held-out real hands), scored on those folds alone with the
+    same decision `offsets`: the ablations side by side, for `format_table`."""
+    rows = []
+    for out_of_fold in out_of_folds:
+        part = out_of_fold.on_folds(folds)
+        if part.folds != sorted(folds) or not len(part.real_folds):
+            continue
+        summary, matrix = part.summary(offsets), part.confusion(offsets)
+        rows.append({"recipe": part.recipe, "fakes": round(summary["accuracy"], 3),
+                     **{f"recall {name}": round(value, 3) for name, value in summary["recall"].items()},
+                     "balanced accuracy": round(part.balanced_accuracy(offsets), 4),
+                     "GAN called real": int(matrix[GAN_LABEL, REAL])})
     return rows
 
 

@@ -19,6 +19,8 @@ from handgen.crossval import (
     fit_decision_offsets,
     read_out_of_fold,
     recipe_of,
+    recipe_table,
+    recipes_in,
     run_fold,
 )
 from handgen.data import load_folder
@@ -193,6 +195,19 @@ def test_fitted_decision_offsets_undo_a_bias_towards_vae():
     assert matrix.sum() == 240 and matrix[0].sum() == 120           # the real hands count as a class
 
 
+def test_recipes_compare_on_the_folds_they_share():
+    out_of_fold = _biased_out_of_fold()
+    fold_0 = out_of_fold.on_folds([0])
+    assert fold_0.folds == [0] and len(fold_0.held_out) == len(fold_0.probabilities) == 60
+    assert set(fold_0.fake_folds) == set(fold_0.real_folds) == {0}
+    assert fold_0.balanced_accuracy() == out_of_fold.balanced_accuracy(folds=[0])
+    offsets = fit_decision_offsets(out_of_fold)
+    [row] = recipe_table([out_of_fold, fold_0], [0, 1], offsets)     # fold_0 lacks fold 1: left out
+    assert row["recipe"] == "synthetic" and row["balanced accuracy"] == round(out_of_fold.balanced_accuracy(offsets), 4)
+    assert row["GAN called real"] == out_of_fold.confusion(offsets)[GAN_LABEL, REAL]
+    assert len(recipe_table([out_of_fold], [0, 2])) == 0
+
+
 def _first_row(path) -> dict:
     return json.loads(Path(path).read_text().splitlines()[0])
 
@@ -209,6 +224,7 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert "no generated fakes" not in before.recipe and "self-trained" not in before.recipe
     self_trained = {**_first_row(tmp_path / "plain.jsonl"), "self_training": {"threshold": 0.8, "teacher_width": 48}}
     assert recipe_of(self_trained) == before.recipe + ", self-trained (teacher width 48, p >= 0.8)"
+    assert recipes_in(tmp_path / "plain.jsonl") == [before.recipe] and recipes_in(tmp_path / "plain.jsonl", "x") == []
     provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
     append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")
     assert read_out_of_fold(tmp_path / "ablation.jsonl", "seen models", sources.provided).recipe.endswith(
