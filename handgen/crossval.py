@@ -137,12 +137,11 @@ class OutOfFold:
 
     def balanced_accuracy(self, offsets=(0.0, 0.0, 0.0), folds=None) -> float:
         """Mean recall of real, VAE and GAN (optionally on some folds only): what decision offsets maximise."""
-        fakes, reals = np.ones(len(self.fake_folds), bool), np.ones(len(self.real_folds), bool)
         if folds is not None:
-            fakes, reals = np.isin(self.fake_folds, folds), np.isin(self.real_folds, folds)
-        truth = self.held_out.labels.numpy()[fakes]
-        recalls = [np.mean(self.decide(offsets, real=True)[reals] == REAL)]
-        recalls += [np.mean(self.decide(offsets)[fakes][truth == label] == label) for label in (1, 2)]
+            return self.on_folds(folds).balanced_accuracy(offsets)
+        truth = self.held_out.labels.numpy()
+        recalls = [np.mean(self.decide(offsets, real=True) == REAL)]
+        recalls += [np.mean(self.decide(offsets)[truth == label] == label) for label in (1, 2)]
         return float(np.mean(recalls))
 
 
