@@ -67,13 +67,18 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
 
 def recipe_of(row: dict) -> str:
     """What a row's detector was: rows before these fields existed were single width-32 networks without
-    mirroring, trained with our generated fakes and no self-training. Width, generated fakes and self-training are
-    named only where they differ from those, so older recipe strings stay as they were."""
+    mirroring, trained with our generated fakes, no extra zoo members and no self-training. Width, generated fakes,
+    extra zoo members and self-training are named only where they differ, so older recipe strings stay as they were."""
     width = row.get("width", 32)
     return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
             f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
             f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
-            f"{'' if row.get('generated', True) else ', no generated fakes'}{_self_training_of(row)}")
+            f"{'' if row.get('generated', True) else ', no generated fakes'}{_extra_zoo_of(row)}"
+            f"{_self_training_of(row)}")
+
+
+def _extra_zoo_of(row: dict) -> str:
+    return f", extra zoo ({', '.join(row['extra_zoo'])})" if row.get("extra_zoo") else ""
 
 
 def _self_training_of(row: dict) -> str:

@@ -7,6 +7,7 @@ on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
     python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
         [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--no-generated] [--threads 1]
         [--out FILE] [--checkpoint FILE] [--teacher FOLD_CHECKPOINT [--unlabelled test_hands] [--threshold P]]
+        [--targeted-zoo]
 
 With --teacher (a model trained without the same fold, e.g. another run's --checkpoint), the fold is
 self-trained: the teacher's confident labels on the unlabelled folder join the training set
@@ -30,8 +31,10 @@ from handgen.detection import (
     PROVIDED_REPEATS,
     PSEUDO_SOURCE,
     PSEUDO_THRESHOLD,
+    TARGETED_ZOO,
     LabelledSet,
     detector_sources,
+    with_extra_zoo,
     with_pseudo_labels,
 )
 
@@ -54,6 +57,8 @@ def main() -> None:
     parser.add_argument("--teacher", help="self-train: checkpoint of a model trained without this fold")
     parser.add_argument("--unlabelled", default="test_hands", help="self-training: folder of unlabelled hands")
     parser.add_argument("--threshold", type=float, default=PSEUDO_THRESHOLD, help="self-training: confidence")
+    parser.add_argument("--targeted-zoo", action="store_true",
+                        help="add the fakes of detection.TARGETED_ZOO to the generated ones (an ablation)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
@@ -61,6 +66,8 @@ def main() -> None:
     sources = detector_sources("runs/zoo.pt")
     if not args.generated:
         sources = dataclasses.replace(sources, generated=LabelledSet.concat([]))
+    if args.targeted_zoo:
+        sources = with_extra_zoo(sources, TARGETED_ZOO, "runs/zoo_targeted.pt")
     self_training = None
     if args.teacher:
         teacher, teacher_config = load_model(args.teacher)
@@ -73,6 +80,7 @@ def main() -> None:
                     checkpoint=args.checkpoint)
     for row in rows:
         row["self_training"] = self_training
+        row["extra_zoo"] = [member.name for member in TARGETED_ZOO] if args.targeted_zoo else []
     append_rows(rows, args.out)
     fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]
     correct = np.mean([np.argmax(row["proba"]) == row["label"] for row in fakes])

@@ -32,9 +32,11 @@ from handgen.detection import (
     VAE_LABEL,
     DetectorSources,
     LabelledSet,
+    ZooMember,
     build_detector_data,
     generator_folds,
     models_of,
+    with_extra_zoo,
     with_pseudo_labels,
 )
 from handgen.sample import as_jpeg_files
@@ -126,6 +128,21 @@ def test_pseudo_labelled_images_join_the_training_set_but_never_a_provided_one()
     assert len(pseudo) == len(sources.real_holdout) and len(extended.generated) == len(sources.generated) + len(pseudo)
     assert all(source == PSEUDO_SOURCE for source in extended.assemble(validation_fold=0).train.sources[-len(pseudo):])
     assert extended.provided is sources.provided and extended.real_train is sources.real_train
+
+
+def test_extra_zoo_members_add_cached_fakes_of_their_family(tmp_path, monkeypatch):
+    sources = _synthetic_sources()
+    member = ZooMember("vae tiny test", "vae", {"latent_dim": 2, "width": 8, "batch_size": 64}, (1,))
+    extended = with_extra_zoo(sources, (member,), tmp_path / "extra.pt")
+    added = extended.generated.subset(list(range(len(sources.generated), len(extended.generated))))
+    assert set(added.sources) == {"zoo vae tiny test epoch 1"} and set(added.labels.tolist()) == {VAE_LABEL}
+    assert len(added) == 300 and extended.provided is sources.provided
+    def no_training(*_args, **_kwargs):
+        raise AssertionError("the cached fakes should have been reused")
+
+    monkeypatch.setattr("handgen.detection.zoo_fakes", no_training)
+    again = with_extra_zoo(sources, (member,), tmp_path / "extra.pt")
+    assert torch.equal(again.generated.images, extended.generated.images)
 
 
 def test_provided_reals_never_validate():
@@ -224,6 +241,8 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert "no generated fakes" not in before.recipe and "self-trained" not in before.recipe
     self_trained = {**_first_row(tmp_path / "plain.jsonl"), "self_training": {"threshold": 0.8, "teacher_width": 48}}
     assert recipe_of(self_trained) == before.recipe + ", self-trained (teacher width 48, p >= 0.8)"
+    extra_zoo = {**_first_row(tmp_path / "plain.jsonl"), "extra_zoo": ["vae sharp low kl"]}
+    assert recipe_of(extra_zoo) == before.recipe + ", extra zoo (vae sharp low kl)"
     assert recipes_in(tmp_path / "plain.jsonl") == [before.recipe] and recipes_in(tmp_path / "plain.jsonl", "x") == []
     provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
     append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")
