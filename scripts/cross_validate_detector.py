@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--targeted-zoo", action="store_true",
                         help="add the fakes of detection.TARGETED_ZOO to the generated ones (an ablation)")
     args = parser.parse_args()
+    if args.targeted_zoo and not args.generated:
+        parser.error("--targeted-zoo adds to the generated fakes that --no-generated leaves out; use one of them")
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
                                  members=args.members, mirror=args.mirror)
