@@ -42,12 +42,14 @@ SCHEMES = {"seen models": False, "unseen models": True}  # scheme -> whole model
 
 def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
              config: ClassifierConfig | None = None, provided_repeats: int = PROVIDED_REPEATS,
-             checkpoint: str | os.PathLike | None = None, progress: bool = False) -> list[dict]:
-    """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake and
-    per held-out real hand (those tell what a change of decision rule costs the real class). A `checkpoint`
-    keeps the fold's model (and resumes it)."""
+             checkpoint: str | os.PathLike | None = None, progress: bool = False,
+             unused_folds: tuple[int, ...] = ()) -> list[dict]:
+    """Train the detector without fold `fold` (nor `unused_folds`) of the provided fakes; one JSON-ready row per
+    held-out fake and per held-out real hand (those tell what a change of decision rule costs the real class). A
+    `checkpoint` keeps the fold's model (and resumes it)."""
     config = config or ClassifierConfig()
-    data = sources.assemble(provided_repeats, validation_fold=fold, whole_models=SCHEMES[scheme])
+    data = sources.assemble(provided_repeats, validation_fold=fold, whole_models=SCHEMES[scheme],
+                            unused_folds=unused_folds)
     started = time.perf_counter()
     model, _ = fit_detector(data.train, config, checkpoint=checkpoint, progress=progress)
     minutes = round((time.perf_counter() - started) / 60, 1)
@@ -56,7 +58,7 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
                                        or source == HELD_OUT_REALS])
     recipe = {"epochs": config.epochs, "width": config.width, "repeats": provided_repeats, "seed": config.seed,
               "generated": len(sources.generated) > 0, "members": config.members, "mirror": config.mirror,
-              "offsets": list(config.decision_offsets)}
+              "offsets": list(config.decision_offsets), "unused_folds": list(unused_folds)}
     return [{"scheme": scheme, "fold": fold, **recipe, "minutes": minutes, "source": source,
              "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
@@ -67,14 +69,21 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
 
 def recipe_of(row: dict) -> str:
     """What a row's detector was: rows before these fields existed were single width-32 networks without
-    mirroring, trained with our generated fakes, no extra zoo members and no self-training. Width, generated fakes,
-    extra zoo members and self-training are named only where they differ, so older recipe strings stay as they were."""
+    mirroring, trained with our generated fakes and every other fold, no extra zoo members and no self-training.
+    These are named only where they differ, so older recipe strings stay as they were."""
     width = row.get("width", 32)
     return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
             f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
             f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
             f"{'' if row.get('generated', True) else ', no generated fakes'}{_extra_zoo_of(row)}"
+            f"{_unused_folds_of(row)}"
             f"{_self_training_of(row)}")
+
+
+def _unused_folds_of(row: dict) -> str:
+    """How many other folds of provided fakes did not train (which ones varies with the held-out fold)."""
+    unused = row.get("unused_folds")
+    return f", {len(unused)} fold(s) fewer of provided fakes" if unused else ""
 
 
 def _extra_zoo_of(row: dict) -> str:

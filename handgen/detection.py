@@ -241,21 +241,25 @@ PROVIDED_FOLDS = 4  # the provided fakes' folds: validating on one holds out a q
 def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
                         zoo: LabelledSet, *, held_out_zoo: tuple[str, ...] = ("vae blurry", "gan wide"),
                         validation_fold: int | None = 0, whole_models: bool = False, provided_repeats: int = 1,
-                        seed: int = 0) -> DetectorData:
+                        unused_folds: tuple[int, ...] = (), seed: int = 0) -> DetectorData:
     """Assemble the detector's sets from uint8 images: real hands split as for the generators (the
     generators' held-out hands validate), zoo members held out whole, and the provided fakes' fold
     `validation_fold` of `PROVIDED_FOLDS` (see `generator_folds`; None: every provided fake trains).
 
     `provided_repeats` > 1 repeats the provided training fakes: they are the only examples of the students'
-    generators, the population the detector is for, and are outnumbered by our own zoo.
+    generators, the population the detector is for, and are outnumbered by our own zoo. The fakes of
+    `unused_folds` neither train nor validate: how much each model's number of examples matters.
     """
     provided = without_images_of(provided, torch.cat([real_train, real_holdout]))  # its reals are in real_hands
     folds = generator_folds(provided.generators, PROVIDED_FOLDS, seed, whole=whole_models)
     to_validation = (provided.labels != REAL) & (folds == (-1 if validation_fold is None else validation_fold))
+    unused = (provided.labels != REAL) & torch.isin(folds, torch.tensor(unused_folds, dtype=folds.dtype))
+    if (to_validation & unused).any():
+        raise ValueError(f"fold {validation_fold} cannot both validate and be unused")
     zoo_out = torch.tensor([any(f"zoo {name} " in source for name in held_out_zoo) for source in zoo.sources],
                            dtype=torch.bool)
     train = LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"),
-                                *[provided.subset(~to_validation)] * provided_repeats, zoo.subset(~zoo_out)])
+                                *[provided.subset(~to_validation & ~unused)] * provided_repeats, zoo.subset(~zoo_out)])
     validation = LabelledSet.concat([LabelledSet.from_images(real_holdout, REAL, HELD_OUT_REALS),
                                      provided.subset(to_validation), zoo.subset(zoo_out)])
     return DetectorData(train, validation)
@@ -303,10 +307,10 @@ class DetectorSources:
     generated: LabelledSet      # the zoo and our own final generators
 
     def assemble(self, provided_repeats: int = PROVIDED_REPEATS, validation_fold: int | None = 0,
-                 whole_models: bool = False) -> DetectorData:
+                 whole_models: bool = False, unused_folds: tuple[int, ...] = ()) -> DetectorData:
         return build_detector_data(self.real_train, self.real_holdout, self.provided, self.generated,
                                    provided_repeats=provided_repeats, validation_fold=validation_fold,
-                                   whole_models=whole_models)
+                                   whole_models=whole_models, unused_folds=unused_folds)
 
 
 def detector_sources(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",

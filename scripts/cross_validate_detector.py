@@ -7,11 +7,13 @@ on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
     python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
         [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--no-generated] [--threads 1]
         [--out FILE] [--checkpoint FILE] [--teacher FOLD_CHECKPOINT [--unlabelled test_hands] [--threshold P]]
-        [--targeted-zoo]
+        [--targeted-zoo] [--unused-fold K ...]
 
 With --teacher (a model trained without the same fold, e.g. another run's --checkpoint), the fold is
 self-trained: the teacher's confident labels on the unlabelled folder join the training set
 (`detection.pseudo_labelled`); images identical to a provided one are left out of that pool.
+With --targeted-zoo, the members of `detection.TARGETED_ZOO` add their fakes (cached in runs/zoo_targeted.pt).
+With --unused-fold, the provided fakes of that fold do not train either: fewer examples of each model.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=PSEUDO_THRESHOLD, help="self-training: confidence")
     parser.add_argument("--targeted-zoo", action="store_true",
                         help="add the fakes of detection.TARGETED_ZOO to the generated ones (an ablation)")
+    parser.add_argument("--unused-fold", type=int, action="append", default=[], choices=range(PROVIDED_FOLDS),
+                        help="a fold of provided fakes left out of training too (repeatable)")
     args = parser.parse_args()
     if args.targeted_zoo and not args.generated:
         parser.error("--targeted-zoo adds to the generated fakes that --no-generated leaves out; use one of them")
@@ -79,7 +83,7 @@ def main() -> None:
         self_training = {"threshold": args.threshold, "images": len(pseudo), "teacher_width": teacher_config.width}
         print(f"self-training on {len(pseudo)} of {len(unlabelled)} unlabelled images: {pseudo.counts()}")
     rows = run_fold(sources, args.fold, args.scheme, config, args.provided_repeats,
-                    checkpoint=args.checkpoint)
+                    checkpoint=args.checkpoint, unused_folds=tuple(args.unused_fold))
     for row in rows:
         row["self_training"] = self_training
         row["extra_zoo"] = [member.name for member in TARGETED_ZOO] if args.targeted_zoo else []

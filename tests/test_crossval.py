@@ -119,6 +119,20 @@ def test_final_fit_trains_on_every_provided_fake():
     assert all(h == len(sources.provided) // PROVIDED_FOLDS for h in held_out)
 
 
+def test_unused_folds_neither_train_nor_validate():
+    sources = _synthetic_sources()
+    full = sources.assemble(provided_repeats=1, validation_fold=0)
+    fewer = sources.assemble(provided_repeats=1, validation_fold=0, unused_folds=(1,))
+    def count(data) -> int:
+        return sum(source.startswith("provided") for source in data.sources)
+
+    assert count(fewer.validation) == count(full.validation) == len(sources.provided) // PROVIDED_FOLDS
+    assert torch.equal(fewer.validation.images, full.validation.images)         # the same held-out fold
+    assert count(fewer.train) == count(full.train) - len(sources.provided) // PROVIDED_FOLDS
+    with pytest.raises(ValueError, match="both validate and be unused"):
+        sources.assemble(validation_fold=1, unused_folds=(1,))
+
+
 def test_pseudo_labelled_images_join_the_training_set_but_never_a_provided_one():
     sources = _synthetic_sources()
     unlabelled = torch.cat([sources.real_holdout, sources.provided.images[:3]])   # three already labelled
@@ -243,6 +257,8 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert recipe_of(self_trained) == before.recipe + ", self-trained (teacher width 48, p >= 0.8)"
     extra_zoo = {**_first_row(tmp_path / "plain.jsonl"), "extra_zoo": ["vae sharp low kl"]}
     assert recipe_of(extra_zoo) == before.recipe + ", extra zoo (vae sharp low kl)"
+    fewer = {**_first_row(tmp_path / "plain.jsonl"), "unused_folds": [1]}
+    assert recipe_of(fewer) == before.recipe + ", 1 fold(s) fewer of provided fakes"
     assert recipes_in(tmp_path / "plain.jsonl") == [before.recipe] and recipes_in(tmp_path / "plain.jsonl", "x") == []
     provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
     append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")
