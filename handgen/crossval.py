@@ -75,9 +75,8 @@ def recipe_of(row: dict) -> str:
     return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
             f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
             f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
-            f"{'' if row.get('generated', True) else ', no generated fakes'}{_extra_zoo_of(row)}"
-            f"{_unused_folds_of(row)}"
-            f"{_self_training_of(row)}")
+            f"{'' if row.get('generated', True) else ', no generated fakes'}"
+            f"{_extra_zoo_of(row)}{_unused_folds_of(row)}{_self_training_of(row)}")
 
 
 def _unused_folds_of(row: dict) -> str:

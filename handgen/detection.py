@@ -323,15 +323,18 @@ def detector_sources(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
     members = tuple(dataclasses.replace(m, snapshots=(1,)) for m in DEFAULT_ZOO) if quick else DEFAULT_ZOO
     zoo = cached_zoo_fakes(real, None if quick else zoo_cache, members, 100 if quick else 300)
     own = own_generator_fakes([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
-    generated = LabelledSet.concat([zoo, own])
-    generated.images = as_jpeg_files(generated.images)  # stored as every real and provided hand is
-    return DetectorSources(real, holdout.images, provided_examples(), generated)
+    return DetectorSources(real, holdout.images, provided_examples(), stored_like_the_data(zoo, own))
+
+
+def stored_like_the_data(*generated: LabelledSet) -> LabelledSet:
+    """Generated fakes through a quality-75 JPEG round trip, as every real and provided hand is stored."""
+    together = LabelledSet.concat(list(generated))
+    return dataclasses.replace(together, images=as_jpeg_files(together.images))
 
 
 def with_extra_zoo(sources: DetectorSources, members, cache: str | os.PathLike | None) -> DetectorSources:
     """`sources` with the fakes of more zoo members (e.g. `TARGETED_ZOO`), cached apart from the default zoo's."""
-    extra = cached_zoo_fakes(sources.real_train, cache, members)
-    extra.images = as_jpeg_files(extra.images)
+    extra = stored_like_the_data(cached_zoo_fakes(sources.real_train, cache, members))
     return dataclasses.replace(sources, generated=LabelledSet.concat([sources.generated, extra]))
 
 

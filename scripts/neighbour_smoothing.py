@@ -30,6 +30,7 @@ from handgen.checkpoint import load_model
 from handgen.classifier import MemberNetwork, predict_proba
 from handgen.data import REAL_HANDS, generator_split, load_folder, random_translate, to_float
 from handgen.detection import PROVIDED_FOLDS, REAL, generator_folds, provided_examples
+from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.runtime import seeded
 
 NEIGHBOURS = (5, 10, 20)
@@ -82,11 +83,6 @@ def same_model_share(queries: np.ndarray, references: np.ndarray, query_models: 
     return float(np.mean([reference_models[j] == model for j, model in zip(nearest, query_models)]))
 
 
-def balanced_accuracy(labels: np.ndarray, decided: np.ndarray) -> tuple[float, list[float]]:
-    recalls = [float(np.mean(decided[labels == c] == c)) for c in range(3)]
-    return float(np.mean(recalls)), recalls
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", nargs=PROVIDED_FOLDS, required=True, help="fold 0, 1, 2, 3 detectors")
@@ -122,8 +118,9 @@ def main() -> None:
         for k in NEIGHBOURS:
             for beta in BETAS:
                 decided = [smoothed_decisions(*f[space], f["query_proba"], f["pool_proba"], k, beta) for f in per_fold]
-                score, recalls = balanced_accuracy(np.concatenate([f["labels"] for f in per_fold]),
-                                                   np.concatenate(decided))
+                recalls = per_class_recall(confusion_matrix(np.concatenate([f["labels"] for f in per_fold]),
+                                                            np.concatenate(decided))).tolist()
+                score = float(np.mean(recalls))
                 same_model = float(np.mean([f["same_model"][space] for f in per_fold]))
                 rows.append({"space": space, "same_model": round(same_model, 4), "k": k, "beta": beta,
                              "balanced_accuracy": round(score, 4),
