@@ -104,8 +104,9 @@ def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: 
         raise CheckpointError(f"checkpoint {path} holds a {state['kind']} model, not a {kind_of(model)}; "
                               "choose another checkpoint path")
     current = dataclasses.asdict(config)
-    changed = [f"{key}: {state['config'].get(key)!r} -> {value!r}" for key, value in current.items()
-               if key not in RESUMABLE_FIELDS and state["config"].get(key) != value]
+    stored = {**dataclasses.asdict(type(config)()), **state["config"]}  # fields added since: their defaults
+    changed = [f"{key}: {stored.get(key)!r} -> {value!r}" for key, value in current.items()
+               if key not in RESUMABLE_FIELDS and stored.get(key) != value]
     if changed:
         raise CheckpointError(f"checkpoint {path} belongs to a run with another config ({'; '.join(changed)}); "
                               "choose another checkpoint path or delete it to start afresh")

@@ -33,6 +33,7 @@ class ClassifierConfig:
     seed: int = 0
     max_shift: int = 1          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.077
+    patch_mix: float = 0.0      # training augmentation: share of fakes given a patch of another fake of their class
     members: int = 1            # networks, initialised from seeds seed, seed + 1, ...; probabilities averaged
     mirror: bool = True         # prediction also averages over the left-right mirror image (seen in training)
     decision_offsets: tuple[float, float, float] = (0.0, 0.0, 1.0)  # added to log-probabilities (real, VAE, GAN)

@@ -58,7 +58,8 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
                                        or source == HELD_OUT_REALS])
     recipe = {"epochs": config.epochs, "width": config.width, "repeats": provided_repeats, "seed": config.seed,
               "generated": len(sources.generated) > 0, "members": config.members, "mirror": config.mirror,
-              "offsets": list(config.decision_offsets), "unused_folds": list(unused_folds)}
+              "offsets": list(config.decision_offsets), "unused_folds": list(unused_folds),
+              "patch_mix": config.patch_mix}
     return [{"scheme": scheme, "fold": fold, **recipe, "minutes": minutes, "source": source,
              "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
@@ -76,13 +77,17 @@ def recipe_of(row: dict) -> str:
             f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
             f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
             f"{'' if row.get('generated', True) else ', no generated fakes'}"
-            f"{_extra_zoo_of(row)}{_unused_folds_of(row)}{_self_training_of(row)}")
+            f"{_extra_zoo_of(row)}{_unused_folds_of(row)}{_self_training_of(row)}{_patch_mix_of(row)}")
 
 
 def _unused_folds_of(row: dict) -> str:
     """How many other folds of provided fakes did not train (which ones varies with the held-out fold)."""
     unused = row.get("unused_folds")
     return f", {len(unused)} fold(s) fewer of provided fakes" if unused else ""
+
+
+def _patch_mix_of(row: dict) -> str:
+    return f", patch mix {row['patch_mix']}" if row.get("patch_mix") else ""
 
 
 def _extra_zoo_of(row: dict) -> str:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
 from .classifier import LABELS, ClassifierConfig, HandClassifier, predict_proba
-from .data import random_translate, to_float
+from .data import paste_same_class_patches, random_translate, to_float
 from .gan import GAN, GANConfig, diff_augment, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
 from .metrics import confusion_matrix, per_class_recall
 from .runtime import pick_device, seed_everything
@@ -189,7 +189,9 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
     weights = class_weights.to(device) if class_weights is not None else None
     warmup = max(1, steps_total // 20)
 
-    def augment(images: torch.Tensor) -> torch.Tensor:
+    def augment(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if config.patch_mix > 0:
+            images = paste_same_class_patches(images, labels, config.patch_mix, skip_label=0)  # real hands stay whole
         flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
         return random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
 
@@ -198,7 +200,7 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
         scale = min(1.0, (step_number + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * progress))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * scale
-        logits = [network(augment(images)) for network in model.members]
+        logits = [network(augment(images, labels)) for network in model.members]
         loss = torch.stack([F.cross_entropy(member_logits, labels, weight=weights,
                                             label_smoothing=config.label_smoothing)
                             for member_logits in logits]).mean()

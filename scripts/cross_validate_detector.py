@@ -63,12 +63,15 @@ def main() -> None:
                         help="add the fakes of detection.TARGETED_ZOO to the generated ones (an ablation)")
     parser.add_argument("--unused-fold", type=int, action="append", default=[], choices=range(PROVIDED_FOLDS),
                         help="a fold of provided fakes left out of training too (repeatable)")
+    parser.add_argument("--patch-mix", type=float, default=ClassifierConfig.patch_mix,
+                        help="share of training fakes given a patch of another fake of their class (an ablation)")
     args = parser.parse_args()
     if args.targeted_zoo and not args.generated:
         parser.error("--targeted-zoo adds to the generated fakes that --no-generated leaves out; use one of them")
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
-                                 members=args.members, mirror=args.mirror)
+                                 members=args.members, mirror=args.mirror,
+                                 patch_mix=args.patch_mix)
     sources = detector_sources("runs/zoo.pt")
     if not args.generated:
         sources = dataclasses.replace(sources, generated=LabelledSet.concat([]))

@@ -40,10 +40,12 @@ def test_output_shapes_and_probabilities():
     assert torch.allclose(probabilities.sum(1), torch.ones(5))
 
 
-def test_tiny_training_separates_two_easy_classes():
+@pytest.mark.parametrize("patch_mix", [0.0, 0.5])
+def test_tiny_training_separates_two_easy_classes(patch_mix):
     images, labels = two_easy_classes()
-    model = HandClassifier(SMALL)
-    history = train_classifier(model, images, labels, SMALL, validation=(images, labels), progress=False)
+    config = dataclasses.replace(SMALL, patch_mix=patch_mix)
+    model = HandClassifier(config)
+    history = train_classifier(model, images, labels, config, validation=(images, labels), progress=False)
     assert history[-1]["val_accuracy"] > 0.95
     assert history[-1]["loss"] < history[0]["loss"]
 

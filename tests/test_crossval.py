@@ -259,6 +259,8 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert recipe_of(extra_zoo) == before.recipe + ", extra zoo (vae sharp low kl)"
     fewer = {**_first_row(tmp_path / "plain.jsonl"), "unused_folds": [1]}
     assert recipe_of(fewer) == before.recipe + ", 1 fold(s) fewer of provided fakes"
+    patched = {**_first_row(tmp_path / "plain.jsonl"), "patch_mix": 0.5}
+    assert recipe_of(patched) == before.recipe + ", patch mix 0.5"
     assert recipes_in(tmp_path / "plain.jsonl") == [before.recipe] and recipes_in(tmp_path / "plain.jsonl", "x") == []
     provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
     append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")

@@ -72,6 +72,20 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
         train_gan(GAN(GAN_CONFIG), IMAGES, GAN_CONFIG, checkpoint=checkpoint, progress=False)
 
 
+def test_checkpoint_from_before_a_config_field_existed_resumes_at_its_default(tmp_path):
+    checkpoint = tmp_path / "vae.pt"
+    train_vae(VAE(VAE_CONFIG), IMAGES, dataclasses.replace(VAE_CONFIG, epochs=1), checkpoint=checkpoint,
+              progress=False)
+    state = read_checkpoint(checkpoint)
+    del state["config"]["kl_weight"]  # as written by a version without the field
+    torch.save(state, checkpoint)
+    history = train_vae(VAE(VAE_CONFIG), IMAGES, VAE_CONFIG, checkpoint=checkpoint, progress=False)
+    assert len(history) == VAE_CONFIG.epochs and read_checkpoint(checkpoint)["epoch"] == VAE_CONFIG.epochs
+    other = dataclasses.replace(VAE_CONFIG, kl_weight=VAEConfig.kl_weight * 2)
+    with pytest.raises(CheckpointError, match="kl_weight"):
+        train_vae(VAE(other), IMAGES, other, checkpoint=checkpoint, progress=False)
+
+
 def test_load_model_rebuilds_from_checkpoint(tmp_path):
     checkpoint = tmp_path / "gan.pt"
     gan = GAN(GAN_CONFIG)
