@@ -181,7 +181,8 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
                     device: torch.device | str | None = None, class_weights: torch.Tensor | None = None,
                     validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> Task:
     """AdamW with warm-up and cosine decay (a function of the step number, so resumes are exact),
-    class-weighted cross-entropy, shift-and-flip augmentation (drawn anew for each member network);
+    class-weighted cross-entropy, shift-and-flip augmentation (with `patch_mix`, same-class patches first;
+    drawn anew for each member network);
     validation logs after each epoch."""
     device = pick_device(device)
     model.to(device)
