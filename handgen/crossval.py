@@ -70,7 +70,8 @@ def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
 
 def recipe_of(row: dict) -> str:
     """What a row's detector was: rows before these fields existed were single width-32 networks without
-    mirroring, trained with our generated fakes and every other fold, no extra zoo members and no self-training.
+    mirroring, trained with our generated fakes and every other fold, no extra zoo members, no self-training and no
+    patch mixing.
     These are named only where they differ, so older recipe strings stay as they were."""
     width = row.get("width", 32)
     return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "

@@ -7,13 +7,15 @@ on two cores (`--threads 1` each). `Classifier.ipynb` reads the file.
     python scripts/cross_validate_detector.py --fold 0 [--scheme "unseen models"] [--epochs N] [--seed S]
         [--width W] [--members M] [--[no-]mirror] [--provided-repeats R] [--no-generated] [--threads 1]
         [--out FILE] [--checkpoint FILE] [--teacher FOLD_CHECKPOINT [--unlabelled test_hands] [--threshold P]]
-        [--targeted-zoo] [--unused-fold K ...]
+        [--targeted-zoo] [--unused-fold K ...] [--patch-mix P]
 
 With --teacher (a model trained without the same fold, e.g. another run's --checkpoint), the fold is
 self-trained: the teacher's confident labels on the unlabelled folder join the training set
 (`detection.pseudo_labelled`); images identical to a provided one are left out of that pool.
 With --targeted-zoo, the members of `detection.TARGETED_ZOO` add their fakes (cached in runs/zoo_targeted.pt).
 With --unused-fold, the provided fakes of that fold do not train either: fewer examples of each model.
+With --patch-mix, that share of the training fakes gets a patch of another fake of their class
+(`data.paste_same_class_patches`).
 """
 
 from __future__ import annotations
@@ -70,8 +72,7 @@ def main() -> None:
         parser.error("--targeted-zoo adds to the generated fakes that --no-generated leaves out; use one of them")
     torch.set_num_threads(args.threads)
     config = dataclasses.replace(ClassifierConfig(), epochs=args.epochs, seed=args.seed, width=args.width,
-                                 members=args.members, mirror=args.mirror,
-                                 patch_mix=args.patch_mix)
+                                 members=args.members, mirror=args.mirror, patch_mix=args.patch_mix)
     sources = detector_sources("runs/zoo.pt")
     if not args.generated:
         sources = dataclasses.replace(sources, generated=LabelledSet.concat([]))
