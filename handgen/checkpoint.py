@@ -82,10 +82,24 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged file
-        raise CheckpointError(f"checkpoint {path} cannot be read: {error}") from error
+        raise CheckpointError(f"checkpoint {path} cannot be read: {_why_unreadable(path, error)}") from None
     if not isinstance(state, dict) or state.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path} is not a handgen checkpoint (version {FORMAT_VERSION})")
     return state
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    """A one-line reason a checkpoint failed to load; never torch's advice to load unsafely."""
+    head = path.read_bytes()[:4]
+    if not head:
+        return "empty file"
+    if not head.startswith(b"PK"):
+        text = all(32 <= byte < 127 or byte in (9, 10, 13) for byte in head)
+        return f"not a PyTorch checkpoint ({'text' if text else 'unknown format'}, {path.stat().st_size} bytes)"
+    if "weights_only" in str(error) or "Unsupported global" in str(error):
+        return "it holds objects other than tensors and plain values, which handgen never loads"
+    first_sentence = str(error).strip().split(". ")[0] if str(error).strip() else type(error).__name__
+    return f"damaged file ({first_sentence})"
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, Any]:

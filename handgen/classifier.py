@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .data import CHANNELS, check_image_batch, load_folder, to_float
-from .runtime import seeded
+from .runtime import OutputError, check_config, seeded, writing_to
 
 LABELS = {0: "real", 1: "VAE", 2: "GAN"}
 
@@ -39,6 +39,7 @@ class ClassifierConfig:
     decision_offsets: tuple[float, float, float] = (0.0, 0.0, 1.0)  # added to log-probabilities (real, VAE, GAN)
 
     def __post_init__(self) -> None:
+        check_config(self, positive=("width", "lr", "batch_size", "epochs", "members"), signed=("decision_offsets",))
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
         if len(self.decision_offsets) != len(LABELS):
             raise ValueError(f"decision_offsets needs {len(LABELS)} values (real, VAE, GAN), "
@@ -132,8 +133,18 @@ def classify_folder(model: HandClassifier, folder: str | os.PathLike, *, warn: b
 def write_predictions_csv(rows: list[tuple[str, int]], path: str | os.PathLike) -> Path:
     """Write `name, label` lines (no header), sorted by name, via a temporary file renamed into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    unfit = [name for name, _ in rows if any(character in name for character in ",\n\r")]
+    if unfit:
+        raise ValueError(f"cannot write {path}: the file name {unfit[0]!r} holds a comma or a line break, which a "
+                         "'name, label' line cannot carry; rename it")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; name a file, e.g. {path / 'predictions.csv'}")
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text("".join(f"{name}, {label}\n" for name, label in sorted(rows)))
-    os.replace(temporary, path)
+    with writing_to(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text("".join(f"{name}, {label}\n" for name, label in sorted(rows)))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
     return path

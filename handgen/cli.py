@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from pathlib import Path
+
+import torch
 
 from .checkpoint import CheckpointError, load_model
-from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_folder, write_predictions_csv
-from .data import REAL_HANDS, DataError, find_folder, generator_split, list_image_files, load_folder
+from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_images, write_predictions_csv
+from .data import REAL_HANDS, DataError, generator_split, load_folder
 from .detection import PROVIDED_FOLDS, PROVIDED_REPEATS, fit_detector, prepare_detector_data
-from .evaluation import evaluate_folders, format_table
+from .evaluation import build_yardstick, format_table, images_of
 from .gan import GAN, GANConfig
-from .runtime import pick_device
-from .sample import OutputFolderError, sample_to_folder
+from .results import append_rows
+from .runtime import OutputError, pick_device
+from .sample import sample_to_folder
 from .train import TrainingDiverged, train_gan, train_vae
 from .vae import VAE, VAEConfig
 
@@ -43,8 +44,22 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> Non
                                help=f"default {field.default}")
 
 
+class UsageError(Exception):
+    """Bad arguments found after parsing (a config value out of range, a device this machine lacks): exit 2."""
+
+
 def config_from_args(config_class: type, args: argparse.Namespace):
-    return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+    try:
+        return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+    except ValueError as error:
+        raise UsageError(error) from None
+
+
+def device_from_args(args: argparse.Namespace):
+    """The device asked for, refusing CUDA on a machine without it."""
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: this machine has no CUDA device; leave --device out to use the CPU")
+    return pick_device(args.device)
 
 
 def generator_training_images(args: argparse.Namespace):
@@ -62,17 +77,20 @@ def run_train_generator(args: argparse.Namespace) -> None:
     config_class, model_class, train = GENERATORS[args.command]
     config = config_from_args(config_class, args)
     history = train(model_class(config), generator_training_images(args), config, checkpoint=args.checkpoint,
-                    device=pick_device(args.device))
+                    device=device_from_args(args))
     print(f"{model_class.__name__} trained for {len(history)} epochs; checkpoint {args.checkpoint}")
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    model, _ = load_model(args.checkpoint, pick_device(args.device))
+    model, _ = load_model(args.checkpoint, device_from_args(args))
+    if not hasattr(model, "sample_latent"):
+        raise CheckpointError(f"{args.checkpoint} holds a {type(model).__name__}, not a generator "
+                              "(train-vae or train-gan makes one)")
     paths = sample_to_folder(model, args.out, n=args.n, seed=args.seed)
     print(f"wrote {len(paths)} images to {args.out}")
 
 
-def load_detector(path: str, device: str | None = None) -> HandClassifier:
+def load_detector(path: str, device=None) -> HandClassifier:
     """The detector saved at `path`; a clear error if it holds another kind of model."""
     model, _ = load_model(path, pick_device(device))
     if not isinstance(model, HandClassifier):
@@ -86,7 +104,7 @@ def run_train_classifier(args: argparse.Namespace) -> None:
                                  provided_repeats=args.provided_repeats, validation_fold=args.validation_fold)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
     _, history = fit_detector(data.train, config, validation=(data.validation.images, data.validation.labels),
-                              checkpoint=args.checkpoint, device=pick_device(args.device))
+                              checkpoint=args.checkpoint, device=device_from_args(args))
     final = history[-1]
     print(f"classifier trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
           + ", ".join(f"{name} {final[f'val_recall_{name}']:.3f}" for name in LABELS.values())
@@ -94,31 +112,22 @@ def run_train_classifier(args: argparse.Namespace) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> None:
-    model = load_detector(args.checkpoint, args.device)
-    folder = find_folder(args.input)
-    data_rows = classify_folder(model, folder)
+    model = load_detector(args.checkpoint, device_from_args(args))
+    data = load_folder(args.input)
+    data_rows = list(zip(data.names, classify_images(model, data.images)))
     path = write_predictions_csv(data_rows, args.out)
     counts = Counter(label for _, label in data_rows)
-    skipped = len(list_image_files(folder)) - len(data_rows)
-    print(f"labelled {len(data_rows)} images of {folder} -> {path}: "
+    print(f"labelled {len(data_rows)} images of {data.folder} -> {path}: "
           + ", ".join(f"{counts.get(label, 0)} {name} ({label})" for label, name in LABELS.items())
-          + f"; skipped {skipped} unreadable file(s)")
+          + f"; skipped {len(data.skipped)} unreadable file(s)")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    detector = None
-    if args.detector and Path(args.detector).is_file():
-        detector = load_detector(args.detector, args.device)
-    elif args.detector:
-        print(f"no detector checkpoint at {args.detector}: pixel-space figures only")
-    rows = evaluate_folders(args.folders, detector, real=args.real)
+    sets = {source: images_of(source) for source in args.sets}  # bad sets fail before the judge is built
+    rows = build_yardstick(args.real, args.judge_folder, two_sample=args.two_sample).table(sets)
     print(format_table(rows))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "a") as handle:
-            stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            handle.writelines(json.dumps({"time": stamp, **row}) + "\n" for row in rows)
-        print(f"appended {len(rows)} rows to {args.json}")
+        print(f"appended {append_rows(rows, args.json)} rows to {args.json}")
 
 
 def run_tune(args: argparse.Namespace) -> None:
@@ -178,13 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_classify)
 
-    sub = commands.add_parser("evaluate", help="score folders of generated hands against held-out real hands")
-    sub.add_argument("folders", nargs="+", help="folders of generated images, e.g. VAE_hands GAN_hands")
+    sub = commands.add_parser("evaluate", help="score generated hands: judge's fool rate, two-sample test, pixels")
+    sub.add_argument("sets", nargs="+", metavar="SET",
+                     help="folders of generated JPEGs (e.g. VAE_hands) or generator checkpoints (2000 fresh samples)")
     sub.add_argument("--real", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
-    sub.add_argument("--detector", default="checkpoints/classifier.pt",
-                     help="detector checkpoint for the learned feature space ('' for pixel space only)")
+    sub.add_argument("--judge-folder", default="checkpoints",
+                     help="where the judge is cached (judge-<hash of its data and config>.pt); trained there if absent")
+    sub.add_argument("--two-sample", action=argparse.BooleanOptionalAction, default=True,
+                     help="run the two-sample test (a few minutes on a CPU)")
     sub.add_argument("--json", help="append the rows to this JSON-lines file")
-    sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_evaluate)
 
     sub = commands.add_parser("tune", help="Optuna search for one model family (resumes from --storage)")
@@ -197,13 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_terminate(signum: int, _frame) -> None:
+    sys.exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns 0 on success, 1 on a data/checkpoint/output error, 2 on bad arguments."""
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], None] = args.run
+    signal.signal(signal.SIGTERM, _exit_on_terminate)  # a plain kill runs the clean-ups of partial outputs
     try:
         run(args)
-    except (DataError, CheckpointError, OutputFolderError, TrainingDiverged, ValueError) as error:
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (DataError, CheckpointError, OutputError, TrainingDiverged, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -6,8 +6,11 @@ same rules apply everywhere:
 * colour images become grayscale (Pillow's ITU-R 601-2 luma, mode "L");
 * an image that is not 32x32 is resized to 32x32 with bilinear filtering (aspect ratio is not
   kept: the odd 32x24 and 10x32 files in the wild are squashed or broken 32x32 images);
-* a file that Pillow cannot decode (text, zip, truncated JPEG, empty file) is skipped with a
-  warning naming the file and the reason.
+* 16-bit grayscale images are scaled to 8 bits over their full range (Pillow alone would clip them to white);
+* a file that Pillow cannot decode (text, zip, truncated JPEG, empty file), an image larger than
+  `MAX_PIXELS` (a decompression bomb) or smaller than `MIN_SIDE` pixels a side, a folder or a broken link
+  with an image name, and a name the CSV cannot carry (a comma or a line break) are skipped with a warning
+  naming the file and the reason, and counted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ DATA_ENV = "HANDGEN_DATA"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_HANDS = "real_hands"   # the generators' training folder
 HOLDOUT_IMAGES = 500        # real hands never shown to a generator: the reference for its metrics
+MAX_PIXELS = 4096 * 4096    # larger images are refused unread: a tiny file can decode to gigabytes
+MIN_SIDE = 8                # smaller images hold no hand (the odd 10x32 files of the data pass)
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 class DataError(Exception):
@@ -92,16 +98,29 @@ def decode_image(path: Path) -> np.ndarray:
     """One image file as uint8 (32, 32) grayscale; raises ValueError with the reason if unreadable."""
     try:
         with Image.open(path) as image:
-            image = image.convert("L")
-            if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"image too large ({width}x{height} pixels; the limit is {MAX_PIXELS:,})")
+            if min(width, height) < MIN_SIDE:
+                raise ValueError(f"image too small to hold a hand ({width}x{height} pixels)")
+            grey = _sixteen_bit_to_grey(image) if image.mode in SIXTEEN_BIT_MODES else image.convert("L")
+            if grey.size != (IMAGE_SIZE, IMAGE_SIZE):
+                grey = grey.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+            return np.asarray(grey, dtype=np.uint8)
     except UnidentifiedImageError:
         size = path.stat().st_size
         reason = "empty file" if size == 0 else f"not an image ({_sniff(path)}, {size} bytes)"
         raise ValueError(reason) from None
-    except (OSError, SyntaxError) as error:
-        raise ValueError(f"corrupt image: {error}") from None
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"image too large ({error})") from None
+    except (OSError, SyntaxError, EOFError) as error:
+        raise ValueError(f"corrupt image: {error or type(error).__name__}") from None
+
+
+def _sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image as 8-bit mode "L", scaled over the 16-bit range rather than clipped."""
+    values = np.asarray(image, dtype=np.float64)
+    return Image.fromarray(np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8), mode="L")
 
 
 def _sniff(path: Path) -> str:
@@ -116,32 +135,48 @@ def _sniff(path: Path) -> str:
 
 def list_image_files(folder: Path) -> list[Path]:
     """Files of `folder` with an image suffix, sorted by name (hidden files ignored)."""
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return [path for path in _image_named_entries(folder) if path.is_file()]
+
+
+def _image_named_entries(folder: Path) -> list[Path]:
+    """Every visible entry of `folder` with an image suffix (files, folders, links), sorted by name."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _unreadable_entry(path: Path) -> str | None:
+    """Why an image-named entry cannot be an input image before it is opened, or None."""
+    if path.is_symlink() and not path.exists():
+        return "broken link"
+    if not path.is_file():
+        return "not a file (a folder or a special file)"
+    if any(character in path.name for character in ",\n\r"):
+        return "its name holds a comma or a line break, which a 'name, label' CSV line cannot carry; rename it"
+    return None
 
 
 def load_folder(name: str | os.PathLike, path: str | os.PathLike | None = None, *,
                 warn: bool = True) -> ImageSet:
-    """Decode every image of a folder once into an `ImageSet`; unreadable files are skipped."""
+    """Decode every image of a folder once into an `ImageSet`; unreadable entries are skipped, named and counted."""
     folder = find_folder(name, path)
-    files = list_image_files(folder)
-    if not files:
+    entries = _image_named_entries(folder)
+    if not entries:
         raise DataError(f"image folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     arrays, names, skipped = [], [], {}
-    for file in files:
+    for entry in entries:
         try:
-            arrays.append(decode_image(file))
-            names.append(file.name)
+            reason = _unreadable_entry(entry)
+            if reason:
+                raise ValueError(reason)
+            arrays.append(decode_image(entry))
+            names.append(entry.name)
         except ValueError as error:
-            skipped[file.name] = str(error)
+            skipped[entry.name] = str(error)
             if warn:
-                warnings.warn(f"skipped {file}: {error}", SkippedFileWarning, stacklevel=2)
+                warnings.warn(f"skipped {entry}: {error}", SkippedFileWarning, stacklevel=2)
     if not arrays:
-        raise DataError(f"image folder {folder}: none of its {len(files)} files could be decoded")
+        raise DataError(f"image folder {folder}: none of its {len(entries)} files could be decoded")
     if skipped and warn:
-        warnings.warn(f"{folder}: skipped {len(skipped)} of {len(files)} files", SkippedFileWarning,
+        warnings.warn(f"{folder}: skipped {len(skipped)} of {len(entries)} files", SkippedFileWarning,
                       stacklevel=2)
     images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, 32, 32) uint8
     return ImageSet(images, names, folder, skipped)

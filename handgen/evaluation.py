@@ -1,98 +1,126 @@
-"""Scoring sets of generated images against held-out real hands (a thin layer over `metrics`).
+"""Scoring sets of generated hands against real ones: realism figures first, pixel statistics second.
 
-Two feature spaces, both built by the project itself: principal components of pixels (`pix`), which no
-network can fool, and the detector's penultimate layer (`det`), which sees structure pixels miss. The
-detector was trained on fakes of our own generators, so `det` is a harsh judge of those: it reads how
-tellable they are, not only how good.
+The realism figures (`realism`): the independent judge's fool rate and the two-sample test, each beside its real
+floor. The pixel figures: FID, KID, precision and recall in the space of principal components of pixels (no network
+can fool it, but it cannot see fine detail either: it sits at its floor for every generator here), the copy share
+(the memorisation guard) and the share of black pixels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .checkpoint import load_model
 from .classifier import HandClassifier
-from .data import REAL_HANDS, generator_split, load_folder, to_float
+from .data import REAL_HANDS, generator_split, load_folder
+from .detection import provided_examples
 from .metrics import PixelPCA, copy_share, frechet_distance, kernel_distance, precision_recall
+from .realism import TWO_SAMPLE_SIZE, fool_rate, judge_training_set, train_judge, two_sample_test
+from .sample import as_jpeg_files, generate
 
 BLACK_LEVEL = 10  # a pixel below this grey level counts as background
-FeatureMap = Callable[[np.ndarray], np.ndarray]  # uint8 images (N, 1, 32, 32) -> features (N, D)
+class PixelStatistics:
+    """Scores uint8 image sets (N, 1, 32, 32) against held-out real hands in pixel-PCA space.
 
-
-def detector_features(model: HandClassifier, batch_size: int = 1000) -> FeatureMap:
-    """The detector's penultimate layer as a feature map (eval mode, deterministic)."""
-    device = next(model.parameters()).device
-
-    @torch.inference_mode()
-    def features(images: np.ndarray) -> np.ndarray:
-        model.eval()
-        chunks = [model.embed(to_float(chunk.to(device))).cpu() for chunk in torch.as_tensor(images).split(batch_size)]
-        return torch.cat(chunks).double().numpy()
-
-    return features
-
-
-class QualityJudge:
-    """Scores uint8 image sets against held-out real hands, in every feature space it is given.
-
-    The held-out hands (never seen by a generator) are split in halves: the second half is the reference
-    every set is compared with; the first half, scored the same way, is the floor a perfect generator
-    would reach. Every set is cut to the size of a half, so FID (biased upwards at small n) and the
-    k-NN figures compare like with like. KID is unbiased, so it reads the same at any n.
+    The held-out hands (never seen by a generator) are split in halves: the second half is the reference every
+    set is compared with; the first half, scored the same way, is the floor a perfect generator would reach. Every
+    set is cut to the size of a half, so FID (biased upwards at small n) and the k-NN figures compare like with
+    like. KID is unbiased, so it reads the same at any n.
     """
 
-    def __init__(self, train: np.ndarray, holdout: np.ndarray, detector: HandClassifier | None = None,
-                 with_floor: bool = True):
+    def __init__(self, train: np.ndarray, holdout: np.ndarray, with_floor: bool = True):
         """`with_floor=False` compares with all held-out hands (half the variance; for tuning, which needs no floor)."""
         half = len(holdout) // 2 if with_floor else 0
         self.train, self.size = np.asarray(train), len(holdout) - half
         self.floor, self.reference = np.asarray(holdout[:half]), np.asarray(holdout[half:half + self.size])
-        self.spaces: dict[str, FeatureMap] = {"pix": PixelPCA.fit(self.train)}
-        if detector is not None:
-            self.spaces["det"] = detector_features(detector)
-        self._reference = {name: space(self.reference) for name, space in self.spaces.items()}
+        self.features = PixelPCA.fit(self.train)
+        self._reference = self.features(self.reference)
 
-    def distances(self, images: np.ndarray, space: str = "pix") -> dict[str, float]:
-        """FID and KID (x1000) of a set in one space: the tuning objective, cheap enough per epoch."""
-        features = self.spaces[space](np.asarray(images)[:self.size])
-        return {f"fid_{space}": frechet_distance(features, self._reference[space]),
-                f"kid_{space}_x1000": 1000 * kernel_distance(features, self._reference[space])}
+    def distances(self, images: np.ndarray) -> dict[str, float]:
+        """FID and KID (x1000) of a set: cheap enough to score every few epochs."""
+        features = self.features(np.asarray(images)[:self.size])
+        return {"fid_pix": frechet_distance(features, self._reference),
+                "kid_pix_x1000": 1000 * kernel_distance(features, self._reference)}
 
-    def row(self, name: str, images: np.ndarray) -> dict[str, float | str]:
-        """Every figure for one set: per space FID, KID, precision, recall; then copies and black share."""
+    def row(self, images: np.ndarray) -> dict[str, float]:
+        """FID, KID, precision and recall, then the copy share and the share of black pixels."""
         images = np.asarray(images)[:self.size]
-        row: dict[str, float | str] = {"set": name, "n": len(images)}
-        for space in self.spaces:
-            row.update(self.distances(images, space))
-            precision, recall = precision_recall(self._reference[space], self.spaces[space](images))
-            row.update({f"precision_{space}": precision, f"recall_{space}": recall})
+        row = {"n_pix": len(images), **self.distances(images)}
+        row["precision_pix"], row["recall_pix"] = precision_recall(self._reference, self.features(images))
         row["copy_share"] = copy_share(images, self.train, self.floor)
         row["black_share"] = float((images < BLACK_LEVEL).mean())
+        return row
+
+
+class Yardstick:
+    """Every figure for sets of uint8 images (N, 1, 32, 32): realism (judge, two-sample test) and pixel statistics.
+
+    The two-sample test pits a set against as many of a fixed draw of real training hands; its floor is a second,
+    disjoint draw against the first. `judge=None` or `two_sample=False` leaves those figures out.
+    """
+
+    def __init__(self, train: torch.Tensor, holdout: torch.Tensor, judge: HandClassifier | None = None,
+                 two_sample: bool = True, seed: int = 0):
+        self.holdout, self.judge, self.two_sample = holdout, judge, two_sample
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+        half = min(TWO_SAMPLE_SIZE, len(train) // 2)
+        self.real_draw, self.other_real_draw = train[order[:half]], train[order[half:2 * half]]
+        self.pixels = PixelStatistics(train.numpy(), holdout.numpy())
+
+    def row(self, name: str, images: torch.Tensor) -> dict[str, float | str]:
+        """The figures of one set, rounded to three decimals."""
+        row: dict[str, float | str] = {"set": name, "n": len(images)}
+        if self.judge is not None:
+            row.update(fool_rate(self.judge, images))
+        if self.two_sample:
+            row.update(two_sample_test(images, self.real_draw))
+        row.update(self.pixels.row(images.numpy()))
         return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
 
-    def table(self, sets: dict[str, np.ndarray]) -> list[dict[str, float | str]]:
-        """One row per set, then the real floor."""
-        if not len(self.floor):
-            raise ValueError("this judge was built with_floor=False: it has no floor to print")
-        return [self.row(name, images) for name, images in sets.items()] + [self.row("real held-out (floor)",
-                                                                                      self.floor)]
+    def floor(self, size: int = TWO_SAMPLE_SIZE) -> dict[str, float | str]:
+        """What real hands score: the judge on held-out hands, two draws of training hands against each other."""
+        row: dict[str, float | str] = {"set": REAL_FLOOR, "n": len(self.holdout)}
+        if self.judge is not None:
+            row.update(fool_rate(self.judge, self.holdout))
+        if self.two_sample:
+            row.update(two_sample_test(self.other_real_draw[:size], self.real_draw))
+        row.update(self.pixels.row(self.pixels.floor))
+        return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
+
+    def table(self, sets: dict[str, torch.Tensor]) -> list[dict[str, float | str]]:
+        """One row per set, then the real floor (its two-sample test at the largest set's size)."""
+        rows = [self.row(name, images) for name, images in sets.items()]
+        return rows + [self.floor(max(min(len(images), TWO_SAMPLE_SIZE) for images in sets.values()))]
 
 
-def quality_table(sets: dict[str, np.ndarray], train_images: np.ndarray, holdout_images: np.ndarray,
-                  detector: HandClassifier | None = None) -> list[dict[str, float | str]]:
-    """One row per set of uint8 images plus the real floor; see `QualityJudge`."""
-    return QualityJudge(train_images, holdout_images, detector).table(sets)
+REAL_FLOOR = "real hands (floor)"
 
 
-def evaluate_folders(folders: list[str | Path], detector: HandClassifier | None = None,
-                     real: str | Path | None = None) -> list[dict[str, float | str]]:
-    """Score folders of generated JPEGs against the generators' held-out real hands; one row each plus the floor."""
+def build_yardstick(real: str | os.PathLike | None = None, judge_folder: str | os.PathLike = "checkpoints",
+                    two_sample: bool = True, progress: bool = True) -> Yardstick:
+    """The yardstick on the generators' split of the real hands, with the judge from `judge_folder` (trained there
+    first if its data or config changed)."""
     train, holdout = generator_split(load_folder(REAL_HANDS, real))
-    judge = QualityJudge(train.images.numpy(), holdout.images.numpy(), detector)
-    return judge.table({str(folder): load_folder(folder).images.numpy() for folder in folders})
+    judge, _ = train_judge(judge_training_set(train.images, provided_examples(warn=False)), judge_folder,
+                           progress=progress)
+    return Yardstick(train.images, holdout.images, judge, two_sample)
+
+
+SAMPLES_PER_CHECKPOINT = TWO_SAMPLE_SIZE
+
+
+def images_of(source: str | os.PathLike, n: int = SAMPLES_PER_CHECKPOINT) -> torch.Tensor:
+    """uint8 images of a folder of JPEGs, or `n` fresh samples of a generator checkpoint stored as JPEGs would be."""
+    if Path(source).is_file():
+        model, _ = load_model(source)
+        if not hasattr(model, "sample_latent"):
+            raise ValueError(f"{source} holds a {type(model).__name__}, not a generator")
+        return as_jpeg_files(generate(model, n, seed=1))
+    return load_folder(source).images
 
 
 def format_table(rows: list[dict]) -> str:

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .data import CHANNELS, check_image_batch, random_translate
-from .runtime import seeded
+from .runtime import check_config, seeded
 
 
 @dataclass
@@ -29,11 +29,16 @@ class GANConfig:
     beyond that (FID 1.8 at 28-32 epochs, which the former defaults reached only after 60)."""
 
     latent_dim: int = 64            # size of z
-    width: int = 32                 # base channel count of both networks
+    width: int = 32                 # base channel count of the generator (and of the DCGAN discriminator)
+    upsample: str = "transposed"    # generator upsampling: "transposed" convs or "nearest" then a 3x3 conv
+    discriminator: str = "dcgan"    # "dcgan" (3 strided convs) or "deep" (a 3x3 conv before each strided one)
+    discriminator_width: int = 32   # base channel count of the deep discriminator
+    r1_gamma: float = 0.0           # R1 penalty on real hands' gradient (lazy, every 4 steps); 0 disables
     loss: str = "nonsaturating"     # "hinge" or "nonsaturating"
     spectral_norm: bool = True      # spectral normalisation in the discriminator
     augment: bool = False           # DiffAugment on discriminator inputs (slower to converge at our budget)
     ema_decay: float = 0.999        # generator weight averaging; 0 disables
+    mixed_precision: bool = False   # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
     lr_generator: float = 7.3e-4    # G learns ~6x faster than D: with spectral norm, D needs no head start
     lr_discriminator: float = 1.1e-4
     beta1: float = 0.0              # Adam betas; beta1 = 0 suits spectrally normalised GANs
@@ -42,9 +47,23 @@ class GANConfig:
     epochs: int = 30
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_config(self, positive=("latent_dim", "width", "discriminator_width", "lr_generator",
+                                     "lr_discriminator", "batch_size", "epochs"))
+
 
 def _unchanged(layer: nn.Module) -> nn.Module:
     return layer
+
+
+def _upsampling(kind: str):
+    """A layer factory (c_in, c_out, bias) that doubles the resolution."""
+    if kind == "transposed":
+        return lambda c_in, c_out, bias=False: nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+    if kind == "nearest":
+        return lambda c_in, c_out, bias=False: nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                                             nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+    raise ValueError(f"unknown upsampling {kind!r}; use 'transposed' or 'nearest'")
 
 
 class Generator(nn.Module):
@@ -55,13 +74,12 @@ class Generator(nn.Module):
         w = config.width
         self.latent_dim = config.latent_dim
         self.project = nn.Linear(config.latent_dim, 4 * w * 4 * 4, bias=False)
+        up = _upsampling(config.upsample)
         self.body = nn.Sequential(
             nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),                              # (B, 4w, 4, 4)
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w),
-            nn.ReLU(inplace=True),                                                     # (B, 2w, 8, 8)
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w),
-            nn.ReLU(inplace=True),                                                     # (B, w, 16, 16)
-            nn.ConvTranspose2d(w, CHANNELS, 4, 2, 1), nn.Tanh(),                       # (B, 1, 32, 32)
+            up(4 * w, 2 * w), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),            # (B, 2w, 8, 8)
+            up(2 * w, w), nn.BatchNorm2d(w), nn.ReLU(inplace=True),                    # (B, w, 16, 16)
+            up(w, CHANNELS, bias=True), nn.Tanh(),                                     # (B, 1, 32, 32)
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -73,19 +91,35 @@ class Discriminator(nn.Module):
 
     def __init__(self, config: GANConfig):
         super().__init__()
-        w = config.width
         norm = spectral_norm if config.spectral_norm else _unchanged
-        self.body = nn.Sequential(
-            norm(nn.Conv2d(CHANNELS, w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),   # (B, w, 16, 16)
-            norm(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),      # (B, 2w, 8, 8)
-            norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),  # (B, 4w, 4, 4)
-            nn.Flatten(),
-            norm(nn.Linear(4 * w * 4 * 4, 1)),
-        )
+        if config.discriminator == "dcgan":
+            w = config.width
+            self.body = nn.Sequential(
+                norm(nn.Conv2d(CHANNELS, w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),   # (B, w, 16, 16)
+                norm(nn.Conv2d(w, 2 * w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),      # (B, 2w, 8, 8)
+                norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True),  # (B, 4w, 4, 4)
+                nn.Flatten(),
+                norm(nn.Linear(4 * w * 4 * 4, 1)),
+            )
+        elif config.discriminator == "deep":
+            w = config.discriminator_width
+            act = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
+            self.body = nn.Sequential(
+                norm(nn.Conv2d(CHANNELS, w, 3, 1, 1)), act(),                             # (B, w, 32, 32)
+                norm(nn.Conv2d(w, 2 * w, 4, 2, 1)), act(),                                # (B, 2w, 16, 16)
+                norm(nn.Conv2d(2 * w, 2 * w, 3, 1, 1)), act(),
+                norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)), act(),                            # (B, 4w, 8, 8)
+                norm(nn.Conv2d(4 * w, 4 * w, 3, 1, 1)), act(),
+                norm(nn.Conv2d(4 * w, 8 * w, 4, 2, 1)), act(),                            # (B, 8w, 4, 4)
+                nn.Flatten(),
+                norm(nn.Linear(8 * w * 4 * 4, 1)),
+            )
+        else:
+            raise ValueError(f"unknown discriminator {config.discriminator!r}; use 'dcgan' or 'deep'")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check_image_batch(images)
-        return self.body(images).squeeze(1)
+        return self.body(images).squeeze(1).float()  # losses in float32 under mixed precision
 
 
 def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, loss: str) -> torch.Tensor:
@@ -106,14 +140,23 @@ def generator_loss(fake_scores: torch.Tensor, loss: str) -> torch.Tensor:
     raise ValueError(f"unknown GAN loss {loss!r}; use 'hinge' or 'nonsaturating'")
 
 
-def diff_augment(images: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
-    """Random per-image translation (black fill) and brightness/contrast jitter, differentiable."""
+def diff_augment(images: torch.Tensor, max_shift: int = 4, cutout: int = 16) -> torch.Tensor:
+    """DiffAugment's translation (black fill) and cutout (a black square of side `cutout`), differentiable."""
     images = random_translate(images, max_shift)
-    batch = images.shape[0]
-    brightness = (torch.rand(batch, 1, 1, 1, device=images.device) - 0.5) * 0.4
-    contrast = torch.rand(batch, 1, 1, 1, device=images.device) * 0.5 + 0.75
-    mean = images.mean(dim=(1, 2, 3), keepdim=True)
-    return (images - mean) * contrast + mean + brightness
+    batch, _, height, width = images.shape
+    top = torch.randint(0, height - cutout + 1, (batch, 1, 1, 1), device=images.device)
+    left = torch.randint(0, width - cutout + 1, (batch, 1, 1, 1), device=images.device)
+    rows = torch.arange(height, device=images.device).view(1, 1, -1, 1)
+    cols = torch.arange(width, device=images.device).view(1, 1, 1, -1)
+    hole = (rows >= top) & (rows < top + cutout) & (cols >= left) & (cols < left + cutout)
+    return images.masked_fill(hole, -1.0)
+
+
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's gradient at real images (Mescheder et al. 2018): keeps D smooth where data is."""
+    real = real.detach().requires_grad_(True)
+    gradient, = torch.autograd.grad(discriminator(real).sum(), real, create_graph=True)
+    return gradient.pow(2).flatten(1).sum(1).mean()
 
 
 class GAN(nn.Module):

@@ -135,3 +135,13 @@ def accuracy_by_group(labels: np.ndarray, predictions: np.ndarray, groups: list[
     """Accuracy within each group (e.g. each generator a validation set holds out), sorted by group name."""
     hits, groups = np.asarray(labels) == np.asarray(predictions), np.asarray(groups)
     return {group: float(hits[groups == group].mean()) for group in sorted(set(groups.tolist()))}
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% (z = 1.96) Wilson score interval of a binomial proportion; sound at 0 and 1, unlike the normal one."""
+    if trials <= 0:
+        raise ValueError(f"need at least one trial, got {trials}")
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return float(max(0.0, min(share, centre - half))), float(min(1.0, max(share, centre + half)))  # rounding-safe

@@ -119,3 +119,24 @@ def plot_confusions(matrices: dict[str, np.ndarray], labels: Sequence[str] = ("r
         axis.set(xlabel="predicted", ylabel="true", title=title)
     figure.tight_layout()
     return figure
+
+
+def plot_curves(rows: Sequence[dict], y: str = "fool_rate", x: str = "train_minutes", by: str = "recipe",
+                floor: float | None = None, axis: plt.Axes | None = None, title: str = "") -> plt.Axes:
+    """One line per `by` value of result rows: `y` (with its 95% band when the rows carry `{y}_low`/`{y}_high`)
+    against `x`; `floor` draws what real hands score."""
+    axis = axis or plt.subplots(figsize=(6, 3.5))[1]
+    for name in dict.fromkeys(row[by] for row in rows):
+        points = sorted((row for row in rows if row[by] == name and y in row), key=lambda row: row[x])
+        xs, ys = [row[x] for row in points], [row[y] for row in points]
+        line, = axis.plot(xs, ys, marker="o", markersize=3, label=name)
+        if points and f"{y}_low" in points[0]:
+            axis.fill_between(xs, [row[f"{y}_low"] for row in points], [row[f"{y}_high"] for row in points],
+                              color=line.get_color(), alpha=0.15)
+    if floor is not None:
+        axis.axhline(floor, color="black", linestyle="--", linewidth=1, label="real hands")
+    axis.set_xlabel(x.replace("_", " "))
+    axis.set_ylabel(y.replace("_", " "))
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=8)
+    return axis

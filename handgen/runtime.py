@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import math
 import os
 import random
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +19,61 @@ import torch
 QUICK_ENV = "HANDGEN_QUICK"
 
 
+class OutputError(Exception):
+    """An output path cannot be written, or holds files handgen did not write; nothing was changed."""
+
+
+@contextmanager
+def writing_to(path: Path) -> Iterator[None]:
+    """Turn an OS error while writing `path` into one line naming it and the reason."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OutputError(f"cannot write {path}: {reason}; nothing was changed") from None
+
+
 def pick_device(preferred: str | None = None) -> torch.device:
     """CUDA when present (Colab), else CPU; `preferred` ("cpu", "cuda") overrides."""
     if preferred:
         return torch.device(preferred)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 autocast speeds training up on `device`: a CUDA GPU that supports it, or a CPU with native
+    bfloat16 instructions (AMX or AVX-512 BF16; elsewhere it is emulated and slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and _cpu_has_native_bfloat16()
+
+
+@functools.cache
+def _cpu_has_native_bfloat16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def mixed_precision(device: torch.device, enabled: bool = True):
+    """bfloat16 autocast on `device` where it is fast (`fast_bfloat16`), else a context that does nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and fast_bfloat16(device))
+
+
+def check_config(config, positive: tuple[str, ...] = (), signed: tuple[str, ...] = ()) -> None:
+    """Raise ValueError naming the field unless every number of `config` is finite and >= 0 (any sign for those
+    named in `signed`), and those named in `positive` are > 0: a bad value fails when the config is made, not
+    epochs later."""
+    for name, value in vars(config).items():
+        numbers = value if isinstance(value, tuple) else (value,)
+        for number in numbers:
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                continue
+            if not math.isfinite(number) or (number < 0 and name not in signed) or (name in positive and number <= 0):
+                need = "a finite number above 0" if name in positive else "a finite number of at least 0"
+                raise ValueError(f"{type(config).__name__}.{name} must be {need}, got {value!r}")
 
 
 def seed_everything(seed: int) -> None:
@@ -42,11 +96,24 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def preserved_random_state() -> Iterator[None]:
+    """Run a block that seeds or draws at will, then restore Python's, NumPy's and torch's RNG states."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+
+
 def output_root() -> Path:
     """Where notebooks write checkpoints and JPEGs: the working folder, or a scratch folder in quick mode.
 
-    Quick mode must never overwrite the committed outputs, so it writes into a fresh temporary folder.
+    Quick mode must never overwrite the committed outputs, so it writes into a fresh temporary folder, removed
+    when the process (the notebook's kernel) exits.
     """
     if quick_mode():
-        return Path(tempfile.mkdtemp(prefix="handgen-quick-"))
+        scratch = Path(tempfile.mkdtemp(prefix="handgen-quick-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return scratch
     return Path.cwd()

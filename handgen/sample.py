@@ -19,12 +19,9 @@ from PIL import Image
 from torch import nn
 
 from .data import to_uint8
+from .runtime import OutputError, writing_to
 
 JPEG_QUALITY = 75  # Pillow's default, as in the real data
-
-
-class OutputFolderError(Exception):
-    """The target folder holds files handgen did not write; nothing was changed."""
 
 
 @torch.inference_mode()
@@ -77,21 +74,48 @@ def as_jpeg_files(images: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Te
 def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str) -> list[Path]:
     """Write uint8 images (N, 1, 32, 32) as `{prefix}_hand_NNN.jpeg`, replacing the folder atomically.
 
-    The set is written into a temporary sibling folder and then swapped in, so an interrupted run never
-    leaves a half-written set. A target holding files that do not look like ours is left untouched.
+    The set is written into a hidden staging folder beside the target and then swapped in, so an interrupted run
+    never leaves a half-written set; staging folders left by a killed run are removed by the next one. A target
+    holding files that do not look like ours is left untouched.
     """
     folder = Path(folder)
     _refuse_foreign_files(folder, prefix)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        names = file_names(prefix, len(images))
-        for name, image in zip(names, images.numpy()):
-            save_jpeg(image[0], staging / name)
-        _swap_in(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    names = file_names(prefix, len(images))
+    with writing_to(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(folder, prefix)
+        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(folder), dir=folder.parent))
+        try:
+            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; the set is an ordinary folder
+            for name, image in zip(names, images.numpy()):
+                save_jpeg(image[0], staging / name)
+            _swap_in(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return [folder / name for name in names]
+
+
+def _staging_prefix(folder: Path) -> str:
+    return f".{folder.name}.staging-"
+
+
+def _remove_stale_staging(folder: Path, prefix: str) -> None:
+    """Remove staging folders of an earlier, killed run into `folder` (they hold nothing but our JPEGs)."""
+    ours = _our_file_pattern(prefix)
+    for stale in folder.parent.glob(_staging_prefix(folder) + "*"):
+        if stale.is_dir() and all(ours.fullmatch(path.name) for path in stale.iterdir()):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _our_file_pattern(prefix: str) -> re.Pattern:
+    """The names `write_images` gives its files."""
+    return re.compile(rf"{re.escape(prefix)}_hand_\d{{3,}}\.jpeg")
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def sample_to_folder(model: nn.Module, folder: str | os.PathLike, n: int = 300, seed: int = 0,
@@ -107,12 +131,12 @@ def _refuse_foreign_files(folder: Path, prefix: str) -> None:
     if not folder.exists():
         return
     if not folder.is_dir():
-        raise OutputFolderError(f"{folder} exists and is not a folder; nothing was written")
-    ours = re.compile(rf"{re.escape(prefix)}_hand_\d{{3,}}\.jpeg")
+        raise OutputError(f"{folder} exists and is not a folder; nothing was written")
+    ours = _our_file_pattern(prefix)
     foreign = sorted(p.name for p in folder.iterdir() if not ours.fullmatch(p.name))
     if foreign:
         shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise OutputFolderError(f"{folder} holds {len(foreign)} file(s) handgen did not write ({shown}); "
+        raise OutputError(f"{folder} holds {len(foreign)} file(s) handgen did not write ({shown}); "
                                 "move them away or choose another folder. Nothing was written.")
 
 

@@ -23,12 +23,22 @@ from tqdm.auto import tqdm
 from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
 from .classifier import LABELS, ClassifierConfig, HandClassifier, predict_proba
 from .data import paste_same_class_patches, random_translate, to_float
-from .gan import GAN, GANConfig, diff_augment, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
+from .gan import (
+    GAN,
+    GANConfig,
+    diff_augment,
+    discriminator_loss,
+    generator_loss,
+    r1_penalty,
+    recalibrate_batchnorm,
+    update_ema,
+)
 from .metrics import confusion_matrix, per_class_recall
-from .runtime import pick_device, seed_everything
+from .runtime import mixed_precision, pick_device, seed_everything
 from .vae import VAE, VAEConfig, vae_loss
 
 History = list[dict[str, float]]
+R1_EVERY = 4  # GAN steps between R1 penalties (lazy regularisation, StyleGAN2)
 Callback = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's logs)
 Step = Callable[[torch.Tensor, torch.Tensor | None, int], dict[str, torch.Tensor]]
 
@@ -47,6 +57,7 @@ class Task:
     step: Step                                    # (images in [-1, 1], labels, step number) -> losses
     # after each epoch: (training images, uint8 on device; is this the last epoch?) -> extra logs
     end_epoch: Callable[[torch.Tensor, bool], dict[str, float]] = field(default=lambda images, last: {})
+    mixed_precision: bool = False                 # bfloat16 autocast in the step where the device runs it fast
 
 
 def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
@@ -88,8 +99,9 @@ def _train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | No
     bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
     for index in bar:
         batch = order[index * config.batch_size:(index + 1) * config.batch_size].to(device)
-        losses = task.step(to_float(images[batch]), labels[batch] if labels is not None else None,
-                           epoch * steps_per_epoch + index)
+        with mixed_precision(device, task.mixed_precision):
+            losses = task.step(to_float(images[batch]), labels[batch] if labels is not None else None,
+                               epoch * steps_per_epoch + index)
         for name, value in losses.items():
             sums[name] = sums.get(name, 0.0) + value.detach()
     return {name: float(total) / steps_per_epoch for name, total in sums.items()}
@@ -129,7 +141,7 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
 
     def step(images: torch.Tensor, _labels: Any, _step: int) -> dict[str, torch.Tensor]:
         reconstruction, mean, logvar = model(images)
-        losses = vae_loss(images, reconstruction, mean, logvar, config.kl_weight)
+        losses = vae_loss(images, reconstruction, mean, logvar, config.kl_weight, config.likelihood)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()
@@ -140,7 +152,7 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
             model.fit_prior(images, seed=config.seed)
         return {}
 
-    return Task(model, config, {"adam": optimizer}, step, end_epoch)
+    return Task(model, config, {"adam": optimizer}, step, end_epoch, mixed_precision=config.mixed_precision)
 
 
 def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = None) -> Task:
@@ -157,6 +169,8 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
         fake = gan.generator(noise[0])
         loss_d = discriminator_loss(gan.discriminator(augment(real)),
                                     gan.discriminator(augment(fake.detach())), config.loss)
+        if config.r1_gamma > 0 and step_number % R1_EVERY == 0:  # lazy: scaled up, applied every R1_EVERY steps
+            loss_d = loss_d + 0.5 * config.r1_gamma * R1_EVERY * r1_penalty(gan.discriminator, augment(real))
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -174,7 +188,8 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
         recalibrate_batchnorm(gan.ema, seed=config.seed)
         return {}
 
-    return Task(gan, config, {"discriminator": opt_d, "generator": opt_g}, step, end_epoch)
+    return Task(gan, config, {"discriminator": opt_d, "generator": opt_g}, step, end_epoch,
+                mixed_precision=config.mixed_precision)
 
 
 def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total: int,

@@ -27,7 +27,7 @@ from .classifier import ClassifierConfig, HandClassifier, predict_proba
 from .data import REAL_HANDS, generator_split, load_folder
 from .detection import FAMILIES as GENERATOR_FAMILIES
 from .detection import DetectorSources, detector_sources
-from .evaluation import QualityJudge
+from .evaluation import PixelStatistics
 from .gan import GANConfig
 from .metrics import accuracy_by_group
 from .sample import generate
@@ -110,7 +110,7 @@ def _scored_epoch(epoch: int, budget: StudyBudget) -> bool:
     return (epoch + 1) % budget.report_every == 0 or epoch + 1 == budget.epochs
 
 
-def generator_objective(family: str, train_images: torch.Tensor, judge: QualityJudge,
+def generator_objective(family: str, train_images: torch.Tensor, judge: PixelStatistics,
                         budget: StudyBudget) -> Objective:
     """Train a VAE or GAN from a trial's config for `budget.epochs`; KID x1000 of its samples, lower is better."""
     model_class, _, _, train = GENERATOR_FAMILIES[family]
@@ -144,8 +144,8 @@ def study_objective(family: str, budget: StudyBudget, *, quick: bool = False,
         return classifier_objective(detector_sources(zoo_cache, quick=quick), budget)
     train, holdout = generator_split(load_folder(REAL_HANDS))
     images = train.images[:1024] if quick else train.images
-    return generator_objective(family, images, QualityJudge(images.numpy(), holdout.images.numpy(), with_floor=False),
-                               budget)
+    pixels = PixelStatistics(images.numpy(), holdout.images.numpy(), with_floor=False)
+    return generator_objective(family, images, pixels, budget)
 
 
 def source_balanced_accuracy(model: HandClassifier, validation) -> tuple[float, dict[str, float]]:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import CHANNELS, IMAGE_SIZE, check_image_batch, to_float
-from .runtime import seeded
+from .data import CHANNELS, check_image_batch, to_float
+from .runtime import check_config, seeded
 
 
 @dataclass
@@ -34,6 +34,11 @@ class VAEConfig:
     epochs: int = 30
     seed: int = 0
     prior_components: int = 10  # Gaussian mixture over encoded training images; 0 samples N(0, I)
+    likelihood: str = "shared"  # decoder variance: "shared" by all pixels, or one per Haar wavelet band ("wavelet")
+    mixed_precision: bool = False  # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
+
+    def __post_init__(self) -> None:
+        check_config(self, positive=("latent_dim", "width", "lr", "batch_size", "epochs"))
 
 
 def _down(c_in: int, c_out: int) -> nn.Sequential:
@@ -152,12 +157,43 @@ class VAE(nn.Module):
         return self.decoder(z), mean, logvar
 
 
+HAAR_LEVELS = 3  # 32 -> 16 -> 8 -> 4: detail bands at three scales and one 4x4 average band
+
+
+def haar_bands(images: torch.Tensor, levels: int = HAAR_LEVELS) -> list[torch.Tensor]:
+    """Orthonormal Haar wavelet bands of images (B, 1, H, W): per level the three detail bands, then the average.
+
+    Orthonormal, so the squared errors of the bands add up to the pixels' squared error (Parseval).
+    """
+    bands, average = [], images
+    for _ in range(levels):
+        a, b = average[..., 0::2, 0::2], average[..., 0::2, 1::2]
+        c, d = average[..., 1::2, 0::2], average[..., 1::2, 1::2]
+        bands += [(a - b + c - d) / 2, (a + b - c - d) / 2, (a - b - c + d) / 2]
+        average = (a + b + c + d) / 2
+    return bands + [average]
+
+
+def _gaussian_nll(squared_errors: torch.Tensor) -> torch.Tensor:
+    """NLL per image of residuals (B, ...) under one Gaussian variance set to its optimum, their mean square."""
+    values = squared_errors[0].numel()
+    return 0.5 * values * (torch.log(2 * math.pi * squared_errors.mean().clamp_min(1e-6)) + 1.0)
+
+
 def vae_loss(x: torch.Tensor, reconstruction: torch.Tensor, mean: torch.Tensor,
-             logvar: torch.Tensor, kl_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """Negative ELBO per image (nats) with the optimal shared decoder variance, and its parts."""
-    pixels = IMAGE_SIZE * IMAGE_SIZE * CHANNELS
+             logvar: torch.Tensor, kl_weight: float = 1.0, likelihood: str = "shared") -> dict[str, torch.Tensor]:
+    """Negative ELBO per image (nats) with the optimal decoder variance(s), and its parts.
+
+    "shared": one variance for all pixels; "wavelet": one per Haar band, an exact Gaussian likelihood too (the
+    transform is orthonormal) in which fine detail, whose residual is small, gets the weight its variance earns.
+    """
+    reconstruction, mean, logvar = reconstruction.float(), mean.float(), logvar.float()  # float32 under autocast
     mse = F.mse_loss(reconstruction, x)
-    # Gaussian NLL with sigma^2 = mse, minimised over sigma: D/2 * (log(2*pi*mse) + 1)
-    nll = 0.5 * pixels * (torch.log(2 * math.pi * mse.clamp_min(1e-6)) + 1.0)
+    if likelihood == "shared":
+        nll = _gaussian_nll((reconstruction - x).pow(2))
+    elif likelihood == "wavelet":
+        nll = sum(_gaussian_nll((r - t).pow(2)) for r, t in zip(haar_bands(reconstruction), haar_bands(x)))
+    else:
+        raise ValueError(f"unknown likelihood {likelihood!r}; use 'shared' or 'wavelet'")
     kl = 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
     return {"loss": nll + kl_weight * kl, "nll": nll, "kl": kl, "mse": mse}

@@ -21,7 +21,7 @@ from handgen import HandClassifier, generator_split, load_folder, train_classifi
 from handgen.checkpoint import load_model, read_checkpoint
 from handgen.data import REAL_HANDS
 from handgen.detection import FAMILIES, detector_sources
-from handgen.evaluation import QualityJudge
+from handgen.evaluation import PixelStatistics
 from handgen.sample import generate
 from handgen.tuning import best_config, open_study, source_balanced_accuracy
 
@@ -30,7 +30,7 @@ def training_minutes(checkpoint: Path) -> float:
     return sum(logs.get("seconds", 0.0) for logs in read_checkpoint(checkpoint)["history"]) / 60
 
 
-def generator_scores(model, judge: QualityJudge) -> dict[str, float]:
+def generator_scores(model, judge: PixelStatistics) -> dict[str, float]:
     draws = [judge.distances(generate(model, judge.size, seed=seed).numpy()) for seed in (1, 2, 3)]
     return {key: round(float(np.mean([d[key] for d in draws])), 3) for key in draws[0]}
 
@@ -41,7 +41,7 @@ def check_generator(family: str, config, tuned_path: Path) -> list[dict]:
     tuned = model_class(config)
     train(tuned, train_set.images, config, checkpoint=tuned_path)
     default, _ = load_model(f"checkpoints/{family}.pt")
-    judge = QualityJudge(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
+    judge = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
     return [{"family": family, "model": name, "config": dataclasses.asdict(model.config),
              "minutes": round(training_minutes(path), 1), **generator_scores(model, judge)}
             for name, model, path in [("default", default, Path(f"checkpoints/{family}.pt")),

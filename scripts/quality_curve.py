@@ -18,7 +18,7 @@ import torch
 from handgen import VAE, generator_split, load_folder
 from handgen.data import REAL_HANDS
 from handgen.detection import FAMILIES
-from handgen.evaluation import QualityJudge
+from handgen.evaluation import PixelStatistics
 from handgen.sample import generate
 from handgen.tuning import best_config, open_study
 
@@ -37,7 +37,7 @@ def main() -> None:
     config = best_config(open_study(args.family, args.storage), args.family) if args.tuned else config_class()
     config = dataclasses.replace(config, epochs=args.epochs)
     train_set, holdout = generator_split(load_folder(REAL_HANDS))
-    judge = QualityJudge(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
+    judge = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
     model, seconds = model_class(config), [0.0]
 
     def score(epoch: int, logs: dict[str, float]) -> None:

@@ -1,9 +1,12 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from handgen.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -42,8 +45,9 @@ def test_a_generator_checkpoint_is_refused_as_a_detector(tmp_path, hands_folder,
     assert main(["classify", "--input", str(hands_folder), "--checkpoint", checkpoint,
                  "--out", str(tmp_path / "out.csv")]) == 1
     assert "holds a VAE, not a detector" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
-    assert main(["evaluate", str(hands_folder), "--real", str(hands_folder), "--detector", checkpoint]) == 1
-    assert f"{checkpoint} holds a VAE" in capsys.readouterr().err
+    detector = str(ROOT / "checkpoints" / "classifier.pt")
+    assert main(["evaluate", detector, "--real", str(hands_folder)]) == 1
+    assert f"{detector} holds a HandClassifier, not a generator" in capsys.readouterr().err
 
 
 def test_train_then_sample_end_to_end(tmp_path, hands_folder, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handgen.evaluation import QualityJudge
+from handgen.evaluation import PixelStatistics
 from handgen.metrics import (
     PixelPCA,
     accuracy_by_group,
@@ -79,12 +79,11 @@ def test_accuracy_by_group():
     assert result == {"a": 0.5, "b": 1.0, "c": 0.0}
 
 
-def test_quality_judge_reads_rows_against_the_real_floor():
+def test_pixel_statistics_read_sets_against_the_real_floor():
     train, holdout = synthetic_hands(300, seed=0), synthetic_hands(120, seed=1)[:, None]
-    blank = np.zeros_like(holdout)
-    rows = QualityJudge(train[:, None], holdout).table({"good": synthetic_hands(80, seed=2)[:, None],
-                                                        "blank": blank})
-    good, bad, floor = rows
-    assert floor["set"] == "real held-out (floor)" and floor["n"] == good["n"] == 60  # cut to half the hold-out
+    pixels = PixelStatistics(train[:, None], holdout)
+    good, bad, floor = (pixels.row(images) for images in (synthetic_hands(80, seed=2)[:, None],
+                                                          np.zeros_like(holdout), pixels.floor))
+    assert floor["n_pix"] == good["n_pix"] == 60  # cut to half the hold-out
     assert bad["fid_pix"] > 10 * max(good["fid_pix"], floor["fid_pix"])
     assert bad["black_share"] == 1.0 and good["black_share"] < 0.9

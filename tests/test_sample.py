@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 from handgen.gan import GAN, GANConfig
-from handgen.sample import OutputFolderError, file_names, generate, image_grid, sample_to_folder, write_images
+from handgen.runtime import OutputError
+from handgen.sample import file_names, generate, image_grid, sample_to_folder, write_images
 from handgen.vae import VAE, VAEConfig
 
 SMALL_VAE = VAE(VAEConfig(latent_dim=8, width=8))
@@ -53,7 +54,7 @@ def test_foreign_files_are_never_deleted(tmp_path):
     folder = tmp_path / "VAE_hands"
     sample_to_folder(SMALL_VAE, folder, n=2)
     (folder / "my_notes.txt").write_text("precious")
-    with pytest.raises(OutputFolderError, match="my_notes.txt"):
+    with pytest.raises(OutputError, match="my_notes.txt"):
         sample_to_folder(SMALL_VAE, folder, n=4)
     assert (folder / "my_notes.txt").read_text() == "precious"
     assert sorted(p.name for p in folder.iterdir()) == ["VAE_hand_001.jpeg", "VAE_hand_002.jpeg", "my_notes.txt"]

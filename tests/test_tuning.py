@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, DetectorSources, LabelledSet
-from handgen.evaluation import QualityJudge
+from handgen.evaluation import PixelStatistics
 from handgen.tuning import (
     StudyBudget,
     classifier_objective,
@@ -66,7 +66,7 @@ def test_a_trial_behind_the_median_is_pruned(tmp_path):
 ])
 def test_generator_objective_trains_and_scores_a_trial(tmp_path, family, params):
     train, holdout = synthetic_hands(256, seed=0)[:, None], synthetic_hands(100, seed=1)[:, None]
-    objective = generator_objective(family, torch.from_numpy(train), QualityJudge(train, holdout),
+    objective = generator_objective(family, torch.from_numpy(train), PixelStatistics(train, holdout),
                                     StudyBudget(trials=1, epochs=2, report_every=1))
     study = open_study(family, tmp_path / "studies.db")
     study.enqueue_trial(params)

@@ -1,0 +1,97 @@
+"""Realism of one generator recipe against CPU-minutes of training (appends to results/realism_curves.jsonl).
+
+Every `--every` epochs: the judge's fool rate on 1000 samples (for a GAN, of the EMA generator and of the raw one),
+pixel FID/KID of 500 samples, the cumulative training seconds and images seen; at the epochs of `--two-sample-at`,
+the two-sample test on 2000 samples too. The run checkpoints every epoch and resumes.
+
+    python scripts/realism_curve.py gan --name "deep D" --set discriminator=deep --epochs 60 --every 5 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from handgen import VAE, generator_split, load_folder
+from handgen.checkpoint import read_checkpoint
+from handgen.data import REAL_HANDS
+from handgen.detection import FAMILIES, provided_examples
+from handgen.evaluation import PixelStatistics
+from handgen.realism import fool_rate, judge_training_set, train_judge, two_sample_test
+from handgen.sample import as_jpeg_files, generate
+
+
+def parse_changes(config_class: type, pairs: list[str]) -> dict:
+    """`field=value` strings -> typed config changes."""
+    types = {field.name: field.type for field in dataclasses.fields(config_class)}
+    changes = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        kind = str(types[name])
+        changes[name] = (text.lower() in ("1", "true", "yes")) if kind == "bool" else \
+            {"int": int, "float": float}.get(kind, str)(text)
+    return changes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("family", choices=sorted(FAMILIES))
+    parser.add_argument("--name", required=True, help="the recipe's name in the rows")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="changes to the default config")
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--every", type=int, default=5)
+    parser.add_argument("--two-sample-at", type=int, nargs="*", default=[], help="epochs that get the two-sample test")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--runs", default="runs/curves")
+    parser.add_argument("--out", default="results/realism_curves.jsonl")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    np.seterr(all="ignore")
+    model_class, config_class, _, train = FAMILIES[args.family]
+    config = dataclasses.replace(config_class(), **parse_changes(config_class, args.set), epochs=args.epochs)
+    train_set, holdout = generator_split(load_folder(REAL_HANDS))
+    judge, _ = train_judge(judge_training_set(train_set.images, provided_examples(warn=False)), progress=False)
+    pixels = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
+    real_draw = train_set.images[torch.randperm(len(train_set), generator=torch.Generator().manual_seed(1))]
+    checkpoint = Path(args.runs) / f"{args.family}-{args.name.replace(' ', '_')}.pt"
+    model = model_class(config)
+    past = read_checkpoint(checkpoint)["history"] if checkpoint.is_file() else []
+    seconds = [sum(row["seconds"] for row in past)]
+
+    def score(epoch: int, logs: dict[str, float]) -> None:
+        seconds[0] += logs["seconds"]
+        last = epoch + 1 == config.epochs
+        if (epoch + 1) % args.every and not last:
+            return
+        started = time.perf_counter()
+        if isinstance(model, VAE) and not last:  # the last epoch fits the mixture during training
+            model.fit_prior(train_set.images, seed=config.seed)
+        samples = as_jpeg_files(generate(model, 2000, seed=1))
+        row = {"family": args.family, "recipe": args.name, "epoch": epoch + 1,
+               "images_seen": (epoch + 1) * (len(train_set) // config.batch_size) * config.batch_size,
+               "train_minutes": seconds[0] / 60, "threads": args.threads, **fool_rate(judge, samples[:1000]),
+               **pixels.distances(samples[:500].numpy())}
+        if hasattr(model, "ema") and config.ema_decay > 0:
+            raw = as_jpeg_files(generate(model, 1000, seed=1, decoder=model.generator))
+            row["fool_rate_raw"] = fool_rate(judge, raw)["fool_rate"]
+        if epoch + 1 in args.two_sample_at or (last and args.two_sample_at):
+            row.update(two_sample_test(samples, real_draw))
+        row.update({"eval_seconds": time.perf_counter() - started, "config": dataclasses.asdict(config)})
+        print(json.dumps(row), flush=True)
+        with open(args.out, "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        model.train()
+
+    train(model, train_set.images, config, checkpoint=checkpoint, callbacks=[score], progress=False)
+
+
+if __name__ == "__main__":
+    main()

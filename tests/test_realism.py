@@ -1,0 +1,114 @@
+"""The realism yardstick can fail: worse sets score badly, real hands against real hands score at the floor."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_hands
+
+from handgen.classifier import ClassifierConfig
+from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
+from handgen.metrics import wilson_interval
+from handgen.realism import blurred, fool_rate, judge_key, judge_training_set, train_judge, two_sample_test
+
+TINY = ClassifierConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0))
+
+
+def hands(n: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(synthetic_hands(n, seed)).unsqueeze(1)
+
+
+def provided(n: int = 48) -> LabelledSet:
+    """Blurred fakes (a crude 'VAE') and noisy fakes (a crude 'GAN'), plus one real hand to be left out."""
+    noisy = (hands(n, 5).int() + torch.randint(-60, 60, (n, 1, 32, 32), generator=torch.Generator().manual_seed(0)))
+    return LabelledSet.concat([LabelledSet.from_images(blurred(hands(n, 4), 1.5), VAE_LABEL, "vae"),
+                               LabelledSet.from_images(noisy.clamp(0, 255).to(torch.uint8), GAN_LABEL, "gan"),
+                               LabelledSet.from_images(hands(1, 9), REAL, "provided real")])
+
+
+@pytest.fixture(scope="module")
+def judge(tmp_path_factory):
+    torch.set_num_threads(1)
+    model, _ = train_judge(judge_training_set(hands(192, 1), provided(), fake_repeats=2),
+                           tmp_path_factory.mktemp("judge"), TINY, progress=False)
+    return model
+
+
+def test_wilson_interval_matches_known_values_and_stays_in_range():
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    low, high = wilson_interval(5, 10)
+    assert low == pytest.approx(1 - high) and low < 0.5 < high
+    assert wilson_interval(10, 10)[1] == 1.0
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
+
+
+def test_judge_trains_on_real_training_hands_and_provided_fakes_only():
+    real = hands(20, 1)
+    fakes = provided(6)
+    fakes.images[0] = real[3]  # a 'fake' identical to a real training hand is dropped
+    training = judge_training_set(real, fakes, fake_repeats=3)
+    assert training.counts() == {"real": 20, "VAE": 3 * 5, "GAN": 3 * 6}
+    assert "provided real" not in training.sources
+
+
+def test_judge_is_cached_by_its_data_and_config(tmp_path, monkeypatch):
+    training = judge_training_set(hands(64, 1), provided(16), fake_repeats=1)
+    config = dataclasses.replace(TINY, epochs=1)
+    _, path = train_judge(training, tmp_path, config, progress=False)
+    assert path.name == f"judge-{judge_key(training, config)}.pt"
+    monkeypatch.setattr("handgen.realism.train_classifier", lambda *a, **k: pytest.fail("retrained a cached judge"))
+    _, again = train_judge(training, tmp_path, config, progress=False)
+    assert again == path
+    other = dataclasses.replace(config, seed=1)
+    assert judge_key(training, other) != judge_key(training, config)
+
+
+def test_fool_rate_is_high_for_unseen_real_hands_and_low_for_blurred_ones(judge):
+    unseen = hands(100, 7)
+    real_rate = fool_rate(judge, unseen)
+    assert real_rate["fool_rate"] > 0.9
+    assert real_rate["fool_rate_low"] <= real_rate["fool_rate"] <= real_rate["fool_rate_high"]
+    assert fool_rate(judge, blurred(unseen, 1.5))["fool_rate"] < 0.2
+
+
+def test_fool_rate_is_low_for_a_collapsed_generator(judge):
+    noisy = hands(1, 8).int() + torch.randint(-60, 60, (1, 1, 32, 32), generator=torch.Generator().manual_seed(1))
+    collapsed = noisy.clamp(0, 255).to(torch.uint8).repeat(50, 1, 1, 1)
+    assert fool_rate(judge, collapsed)["fool_rate"] < 0.1
+
+
+def test_two_sample_test_tells_blurred_hands_and_not_real_ones():
+    config = dataclasses.replace(TINY, epochs=15)  # fewer steps leave batch-norm statistics unsettled
+    real, other_real = hands(120, 11), hands(120, 12)
+    worse = two_sample_test(blurred(other_real, 1.5), real, config, folds=3)
+    same = two_sample_test(other_real, real, config, folds=3)
+    assert worse["two_sample_accuracy"] > 0.9
+    assert worse["two_sample_n"] == 240
+    assert same["two_sample_low"] < 0.5 < same["two_sample_high"] or abs(same["two_sample_accuracy"] - 0.5) < 0.1
+    assert same["two_sample_accuracy"] < worse["two_sample_low"]
+
+
+def test_two_sample_test_leaves_the_callers_random_state_alone():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    two_sample_test(hands(20, 1), hands(20, 2), dataclasses.replace(TINY, epochs=1, batch_size=8), folds=2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_two_sample_test_refuses_too_few_images():
+    with pytest.raises(ValueError, match="at least"):
+        two_sample_test(hands(3, 1), hands(3, 2), TINY, folds=5)
+
+
+def test_blur_keeps_shape_and_type_and_smooths():
+    images = hands(4, 1)
+    smooth = blurred(images, 1.0)
+    assert smooth.shape == images.shape and smooth.dtype == torch.uint8
+    assert np.abs(np.diff(smooth.numpy().astype(int), axis=-1)).mean() < np.abs(np.diff(images.numpy().astype(int),
+                                                                                         axis=-1)).mean()
+
