@@ -10,18 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .classifier import ClassifierConfig, HandClassifier
-from .gan import GAN, GANConfig
-from .vae import VAE, VAEConfig
+from .families import FAMILIES, family_of
 
 FORMAT_VERSION = 1
-
-# kind -> (config class, model class); a model is rebuilt from its config alone
-MODEL_KINDS: dict[str, tuple[type, type]] = {
-    "vae": (VAEConfig, VAE),
-    "gan": (GANConfig, GAN),
-    "classifier": (ClassifierConfig, HandClassifier),
-}
 
 # config fields that may change between a run and its resumption
 RESUMABLE_FIELDS = {"epochs"}
@@ -29,13 +20,6 @@ RESUMABLE_FIELDS = {"epochs"}
 
 class CheckpointError(Exception):
     """A checkpoint cannot be read, or belongs to a different run."""
-
-
-def kind_of(model: nn.Module) -> str:
-    for kind, (_, model_class) in MODEL_KINDS.items():
-        if isinstance(model, model_class):
-            return kind
-    raise CheckpointError(f"no checkpoint kind registered for {type(model).__name__}")
 
 
 def atomic_torch_save(state: Any, path: str | os.PathLike) -> None:
@@ -53,7 +37,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any, *, e
     """Write {model, optimizers, config, epoch, history, version} to a temporary file, then rename."""
     state = {
         "version": FORMAT_VERSION,
-        "kind": kind_of(model),
+        "kind": family_of(model),
         "config": dataclasses.asdict(config),
         "epoch": epoch,
         "history": history,
@@ -105,17 +89,21 @@ def _why_unreadable(path: Path, error: Exception) -> str:
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, Any]:
     """Rebuild the model of a checkpoint from its config and weights; returns (model, config)."""
     state = read_checkpoint(path)
-    config_class, model_class = MODEL_KINDS[state["kind"]]
-    config = config_class(**state["config"])
-    model = model_class(config)
+    family = FAMILIES[state["kind"]]
+    unknown = set(state["config"]) - {field.name for field in dataclasses.fields(family.config)}
+    if unknown:
+        raise CheckpointError(f"checkpoint {path} was written by another version of handgen (config fields "
+                              f"{', '.join(sorted(unknown))} no longer exist); retrain it")
+    config = family.config(**state["config"])
+    model = family.model(config)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config
 
 
 def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: Any) -> None:
     """Refuse to resume from a checkpoint of another model kind or another configuration."""
-    if state["kind"] != kind_of(model):
-        raise CheckpointError(f"checkpoint {path} holds a {state['kind']} model, not a {kind_of(model)}; "
+    if state["kind"] != family_of(model):
+        raise CheckpointError(f"checkpoint {path} holds a {state['kind']} model, not a {family_of(model)}; "
                               "choose another checkpoint path")
     current = dataclasses.asdict(config)
     stored = {**dataclasses.asdict(type(config)()), **state["config"]}  # fields added since: their defaults

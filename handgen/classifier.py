@@ -17,6 +17,7 @@ from .data import CHANNELS, check_image_batch, load_folder, to_float
 from .runtime import OutputError, check_config, seeded, writing_to
 
 LABELS = {0: "real", 1: "VAE", 2: "GAN"}
+PROVIDED_FOLDS = 4  # the provided fakes' folds: validating on one holds out a quarter of each model's images
 
 
 @dataclass
@@ -33,13 +34,20 @@ class ClassifierConfig:
     seed: int = 0
     max_shift: int = 1          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.077
-    patch_mix: float = 0.0      # training augmentation: share of fakes given a patch of another fake of their class
-    members: int = 1            # networks, initialised from seeds seed, seed + 1, ...; probabilities averaged
     mirror: bool = True         # prediction also averages over the left-right mirror image (seen in training)
     decision_offsets: tuple[float, float, float] = (0.0, 0.0, 1.0)  # added to log-probabilities (real, VAE, GAN)
+    # the data recipe (`detection.build_detector_data`), kept here so a resume with another recipe is refused
+    provided_repeats: int = 8   # how often the students' labelled fakes appear in training (tuned)
+    generated_fakes: bool = True  # our generator zoo's and final generators' fakes train too
+    validation_fold: int = -1   # the fold of provided fakes held out (`PROVIDED_FOLDS`); -1: all of them train
+    whole_models: bool = False  # folds hold whole student models out instead of a share of each one's images
 
     def __post_init__(self) -> None:
-        check_config(self, positive=("width", "lr", "batch_size", "epochs", "members"), signed=("decision_offsets",))
+        check_config(self, positive=("width", "lr", "batch_size", "epochs", "provided_repeats"),
+                     signed=("decision_offsets", "validation_fold"))
+        if not -1 <= self.validation_fold < PROVIDED_FOLDS:
+            raise ValueError(f"validation_fold must be -1 (none) or 0 to {PROVIDED_FOLDS - 1}, "
+                             f"got {self.validation_fold}")
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
         if len(self.decision_offsets) != len(LABELS):
             raise ValueError(f"decision_offsets needs {len(LABELS)} values (real, VAE, GAN), "
@@ -55,52 +63,34 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class MemberNetwork(nn.Module):
-    """One network of the detector: three conv blocks, global average pooling, a linear head -> logits (B, 3)."""
-
-    def __init__(self, width: int, dropout: float):
-        super().__init__()
-        w = width
-        self.features = nn.Sequential(
-            _block(CHANNELS, w),       # (B, w, 16, 16)
-            _block(w, 2 * w),          # (B, 2w, 8, 8)
-            _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * w, len(LABELS)))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))
-
-
 class HandClassifier(nn.Module):
-    """Image (B, 1, 32, 32) in [-1, 1] -> decision scores (B, 3) for real, VAE, GAN: the log of the members'
-    mean probability (over the image and, with `config.mirror`, its mirror) plus `config.decision_offsets`.
-
-    Members are trained side by side, each on its own draw of augmentations (`train.classifier_task`); they
-    differ by initialisation, which is where most of an ensemble's diversity comes from.
-    """
+    """Image (B, 1, 32, 32) in [-1, 1] -> decision scores (B, 3) for real, VAE, GAN: three conv blocks, global
+    average pooling and a linear head; the scores are the log of the softmax probability (averaged over the image
+    and, with `config.mirror`, its mirror) plus `config.decision_offsets`. Weights drawn from `config.seed`."""
 
     def __init__(self, config: ClassifierConfig):
         super().__init__()
         self.config = config
-        networks = []
-        for index in range(config.members):
-            with seeded(config.seed + index):
-                networks.append(MemberNetwork(config.width, config.dropout))
-        self.members = nn.ModuleList(networks)
+        w = config.width
+        with seeded(config.seed):
+            self.features = nn.Sequential(
+                _block(CHANNELS, w),       # (B, w, 16, 16)
+                _block(w, 2 * w),          # (B, 2w, 8, 8)
+                _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            )
+            self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(4 * w, len(LABELS)))
         self.register_buffer("offsets", torch.tensor(config.decision_offsets, dtype=torch.float32),
                              persistent=False)
 
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (B, members * 4 * width): also a feature space for quality metrics."""
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw class logits (B, 3) of one view, as trained."""
         check_image_batch(images)
-        return torch.cat([network.features(images) for network in self.members], dim=1)
+        return self.head(self.features(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_image_batch(images)
         views = [images, images.flip(-1)] if self.config.mirror else [images]
-        probabilities = torch.stack([network(view).softmax(dim=1) for network in self.members for view in views])
+        probabilities = torch.stack([self.logits(view).softmax(dim=1) for view in views])
         return probabilities.mean(dim=0).log() + self.offsets
 
 

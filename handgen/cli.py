@@ -1,4 +1,4 @@
-"""Command line: `python -m handgen {train-vae,train-gan,sample,train-classifier,classify,evaluate,tune} ...`.
+"""Command line: `python -m handgen {train-vae,train-gan,sample,train-classifier,crossval,classify,evaluate,tune} ...`.
 
 Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key
 share one name (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones.
@@ -16,22 +16,24 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .checkpoint import CheckpointError, load_model
-from .classifier import LABELS, ClassifierConfig, HandClassifier, classify_images, write_predictions_csv
+from .classifier import LABELS, PROVIDED_FOLDS, ClassifierConfig, HandClassifier, classify_images, write_predictions_csv
+from .crossval import FOLD_FIELDS, SCHEMES, is_provided_fake, run_fold
 from .data import REAL_HANDS, DataError, generator_split, load_folder
-from .detection import PROVIDED_FOLDS, PROVIDED_REPEATS, fit_detector, prepare_detector_data
 from .evaluation import build_yardstick, format_table, images_of
-from .gan import GAN, GANConfig
+from .families import FAMILIES, GENERATOR_FAMILIES
 from .results import append_rows
 from .runtime import OutputError, pick_device
 from .sample import sample_to_folder
-from .train import TrainingDiverged, train_gan, train_vae
-from .vae import VAE, VAEConfig
+from .train import TrainingDiverged, fit_detector, train_generator
+from .zoo import detector_sources
 
 
-def add_config_flags(parser: argparse.ArgumentParser, config_class: type) -> None:
-    """One `--field-name` flag per dataclass field, typed and defaulted from the dataclass."""
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: tuple[str, ...] = ()) -> None:
+    """One `--field-name` flag per dataclass field (but `skip`), typed and defaulted from the dataclass."""
     group = parser.add_argument_group(f"{config_class.__name__} fields")
     for field in dataclasses.fields(config_class):
+        if field.name in skip:
+            continue
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool", bool):
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=field.default)
@@ -49,10 +51,19 @@ class UsageError(Exception):
 
 
 def config_from_args(config_class: type, args: argparse.Namespace):
+    """The config of the parsed flags; fields without a flag keep their defaults."""
     try:
-        return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+        return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+                               if hasattr(args, f.name)})
     except ValueError as error:
         raise UsageError(error) from None
+
+
+def add_detector_data_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the detector's generated fakes come from (the rest of its data recipe is in `ClassifierConfig`)."""
+    parser.add_argument("--zoo-cache", default="runs/zoo.pt", help="samples of the generator zoo, reused if valid")
+    parser.add_argument("--own-generators", nargs="*", default=["checkpoints/vae.pt", "checkpoints/gan.pt"],
+                        help="checkpoints of our own generators whose samples join the fakes (missing ones skipped)")
 
 
 def device_from_args(args: argparse.Namespace):
@@ -70,15 +81,13 @@ def generator_training_images(args: argparse.Namespace):
     return train.images
 
 
-GENERATORS = {"train-vae": (VAEConfig, VAE, train_vae), "train-gan": (GANConfig, GAN, train_gan)}
-
-
 def run_train_generator(args: argparse.Namespace) -> None:
-    config_class, model_class, train = GENERATORS[args.command]
-    config = config_from_args(config_class, args)
-    history = train(model_class(config), generator_training_images(args), config, checkpoint=args.checkpoint,
-                    device=device_from_args(args))
-    print(f"{model_class.__name__} trained for {len(history)} epochs; checkpoint {args.checkpoint}")
+    family = FAMILIES[args.family]
+    config = config_from_args(family.config, args)
+    device = device_from_args(args)
+    history = train_generator(family.model(config), generator_training_images(args), config,
+                              checkpoint=args.checkpoint, device=device)
+    print(f"{family.model.__name__} trained for {len(history)} epochs; checkpoint {args.checkpoint}")
 
 
 def run_sample(args: argparse.Namespace) -> None:
@@ -100,15 +109,27 @@ def load_detector(path: str, device=None) -> HandClassifier:
 
 def run_train_classifier(args: argparse.Namespace) -> None:
     config = config_from_args(ClassifierConfig, args)
-    data = prepare_detector_data(zoo_cache=args.zoo_cache, own_checkpoints=tuple(args.own_generators),
-                                 provided_repeats=args.provided_repeats, validation_fold=args.validation_fold)
+    device = device_from_args(args)
+    data = detector_sources(args.zoo_cache, tuple(args.own_generators)).assemble(config)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
     _, history = fit_detector(data.train, config, validation=(data.validation.images, data.validation.labels),
-                              checkpoint=args.checkpoint, device=device_from_args(args))
+                              checkpoint=args.checkpoint, device=device)
     final = history[-1]
     print(f"classifier trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
           + ", ".join(f"{name} {final[f'val_recall_{name}']:.3f}" for name in LABELS.values())
           + f"; checkpoint {args.checkpoint}")
+
+
+def run_crossval(args: argparse.Namespace) -> None:
+    config = config_from_args(ClassifierConfig, args)
+    torch.set_num_threads(args.threads)
+    rows = run_fold(detector_sources(args.zoo_cache, tuple(args.own_generators)), args.fold, args.scheme, config,
+                    checkpoint=args.checkpoint)
+    append_rows(rows, args.json)
+    fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]
+    correct = sum(max(range(3), key=row["proba"].__getitem__) == row["label"] for row in fakes) / len(fakes)
+    print(f"{args.scheme}, fold {args.fold}: {len(fakes)} provided fakes held out, accuracy {correct:.4f} "
+          f"(before decision offsets), {rows[0]['minutes']} min; rows appended to {args.json}")
 
 
 def run_classify(args: argparse.Namespace) -> None:
@@ -151,14 +172,14 @@ def positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m handgen", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (config_class, _, _) in GENERATORS.items():
-        default_checkpoint = f"runs/{name[6:]}.pt"
-        sub = commands.add_parser(name, help=f"train the {name[6:].upper()} on real hands (resumes from --checkpoint)")
+    for family in GENERATOR_FAMILIES:
+        sub = commands.add_parser(f"train-{family}", help=f"train the {family.upper()} on real hands "
+                                                          "(resumes from --checkpoint)")
         sub.add_argument("--data", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
-        sub.add_argument("--checkpoint", default=default_checkpoint, help="saved every epoch; resumed if present")
+        sub.add_argument("--checkpoint", default=f"runs/{family}.pt", help="saved every epoch; resumed if present")
         sub.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
-        add_config_flags(sub, config_class)
-        sub.set_defaults(run=run_train_generator)
+        add_config_flags(sub, FAMILIES[family].config)
+        sub.set_defaults(run=run_train_generator, family=family)
     sub = commands.add_parser("sample", help="write n generated JPEGs from a checkpoint into a folder")
     sub.add_argument("--checkpoint", required=True, help="a VAE or GAN checkpoint")
     sub.add_argument("--out", required=True, help="target folder, e.g. VAE_hands")
@@ -169,16 +190,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("train-classifier", help="train the real/VAE/GAN detector (resumes from --checkpoint)")
     sub.add_argument("--checkpoint", default="runs/classifier.pt", help="saved every epoch; resumed if present")
-    sub.add_argument("--zoo-cache", default="runs/zoo.pt", help="samples of the generator zoo, reused if valid")
-    sub.add_argument("--own-generators", nargs="*", default=["checkpoints/vae.pt", "checkpoints/gan.pt"],
-                     help="checkpoints of our own generators whose samples join the fakes (missing ones are skipped)")
-    sub.add_argument("--provided-repeats", type=positive_int, default=PROVIDED_REPEATS,
-                     help="how many times the provided (students') fakes appear in the training set")
-    sub.add_argument("--validation-fold", type=int, choices=range(PROVIDED_FOLDS),
-                     help="hold this fold of the provided fakes out for validation (default: all of them train)")
+    add_detector_data_flags(sub)
     sub.add_argument("--device", choices=["cpu", "cuda"])
     add_config_flags(sub, ClassifierConfig)
     sub.set_defaults(run=run_train_classifier)
+
+    sub = commands.add_parser("crossval", help="one fold of the detector's cross-validation on the students' fakes")
+    sub.add_argument("--fold", type=int, required=True, choices=range(PROVIDED_FOLDS))
+    sub.add_argument("--scheme", choices=SCHEMES, default="seen models",
+                     help="'seen models': a share of each student model held out; 'unseen models': whole models")
+    sub.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
+    sub.add_argument("--json", default="results/detector_cv.jsonl", help="out-of-fold rows are appended here")
+    sub.add_argument("--threads", type=positive_int, default=torch.get_num_threads(),
+                     help="CPU threads (1 runs two folds side by side on 2 cores)")
+    add_detector_data_flags(sub)
+    add_config_flags(sub, ClassifierConfig, skip=FOLD_FIELDS)
+    sub.set_defaults(run=run_crossval)
 
     sub = commands.add_parser("classify", help="label every image of a folder 0 real, 1 VAE, 2 GAN into a CSV")
     sub.add_argument("--input", default="test_hands", help="folder name or path (default: look up 'test_hands')")

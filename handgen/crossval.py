@@ -14,100 +14,60 @@ Folds are independent (`scripts/cross_validate_detector.py` runs one per process
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from .classifier import LABELS, ClassifierConfig, predict_proba
-from .detection import (
-    GAN_LABEL,
-    HELD_OUT_REALS,
-    PROVIDED_REPEATS,
-    REAL,
-    DetectorSources,
-    LabelledSet,
-    fit_detector,
-    image_hashes,
-    provided_examples,
-)
+from .detection import HELD_OUT_REALS, DetectorSources, LabelledSet, image_hashes, provided_examples
+from .families import GAN_LABEL, REAL
 from .metrics import accuracy_by_group, confusion_matrix, per_class_recall
+from .results import read_rows
+from .train import fit_detector
 
 SCHEMES = {"seen models": False, "unseen models": True}  # scheme -> whole models held out
+FOLD_FIELDS = ("validation_fold", "whole_models")          # what differs between the folds of one recipe
+
+
+def recipe_name(config: ClassifierConfig, sources: DetectorSources) -> str:
+    """A recipe as the config fields that differ from the defaults, plus a hash of the generated fakes it saw;
+    decision offsets are no part of it (rows are read back before them)."""
+    default = dataclasses.asdict(ClassifierConfig())
+    changed = [f"{key} {value}" for key, value in dataclasses.asdict(config).items()
+               if key not in (*FOLD_FIELDS, "decision_offsets") and value != default[key]]
+    generated = hashlib.blake2b(sources.generated.images.numpy().tobytes(), digest_size=3).hexdigest()
+    return ", ".join(changed or ["defaults"]) + f"; generated fakes {generated}"
 
 
 def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
-             config: ClassifierConfig | None = None, provided_repeats: int = PROVIDED_REPEATS,
-             checkpoint: str | os.PathLike | None = None, progress: bool = False,
-             unused_folds: tuple[int, ...] = ()) -> list[dict]:
-    """Train the detector without fold `fold` (nor `unused_folds`) of the provided fakes; one JSON-ready row per
-    held-out fake and per held-out real hand (those tell what a change of decision rule costs the real class). A
-    `checkpoint` keeps the fold's model (and resumes it)."""
-    config = config or ClassifierConfig()
-    data = sources.assemble(provided_repeats, validation_fold=fold, whole_models=SCHEMES[scheme],
-                            unused_folds=unused_folds)
+             config: ClassifierConfig | None = None, checkpoint: str | os.PathLike | None = None,
+             progress: bool = False) -> list[dict]:
+    """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake and per
+    held-out real hand (those tell what a change of decision rule costs the real class). A `checkpoint` keeps the
+    fold's model (and resumes it)."""
+    config = dataclasses.replace(config or ClassifierConfig(), validation_fold=fold, whole_models=SCHEMES[scheme])
+    data = sources.assemble(config)
     started = time.perf_counter()
     model, _ = fit_detector(data.train, config, checkpoint=checkpoint, progress=progress)
     minutes = round((time.perf_counter() - started) / 60, 1)
     held_out = data.validation.subset([i for i, source in enumerate(data.validation.sources)
                                        if is_provided_fake(source, data.validation.labels[i])
                                        or source == HELD_OUT_REALS])
-    recipe = {"epochs": config.epochs, "width": config.width, "repeats": provided_repeats, "seed": config.seed,
-              "generated": len(sources.generated) > 0, "members": config.members, "mirror": config.mirror,
-              "offsets": list(config.decision_offsets), "unused_folds": list(unused_folds),
-              "patch_mix": config.patch_mix}
-    return [{"scheme": scheme, "fold": fold, **recipe, "minutes": minutes, "source": source,
-             "generator": generator, "image": digest, "label": int(label),
+    recipe = recipe_name(config, sources)
+    return [{"scheme": scheme, "fold": fold, "recipe": recipe, "offsets": list(config.decision_offsets),
+             "minutes": minutes, "source": source, "generator": generator, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
             for source, generator, digest, label, row in zip(held_out.sources, held_out.generators,
                                                              image_hashes(held_out.images), held_out.labels,
                                                              predict_proba(model, held_out.images))]
 
 
-def recipe_of(row: dict) -> str:
-    """What a row's detector was: rows before these fields existed were single width-32 networks without
-    mirroring, trained with our generated fakes and every other fold, no extra zoo members, no self-training and no
-    patch mixing.
-    These are named only where they differ, so older recipe strings stay as they were."""
-    width = row.get("width", 32)
-    return (f"{row['epochs']} epochs{'' if width == 32 else f', width {width}'}, "
-            f"repeats {row.get('repeats', PROVIDED_REPEATS)}, seed {row.get('seed', 0)}, "
-            f"{row.get('members', 1)} member(s), mirror {row.get('mirror', False)}"
-            f"{'' if row.get('generated', True) else ', no generated fakes'}"
-            f"{_extra_zoo_of(row)}{_unused_folds_of(row)}{_self_training_of(row)}{_patch_mix_of(row)}")
-
-
-def _unused_folds_of(row: dict) -> str:
-    """How many other folds of provided fakes did not train (which ones varies with the held-out fold)."""
-    unused = row.get("unused_folds")
-    return f", {len(unused)} fold(s) fewer of provided fakes" if unused else ""
-
-
-def _patch_mix_of(row: dict) -> str:
-    return f", patch mix {row['patch_mix']}" if row.get("patch_mix") else ""
-
-
-def _extra_zoo_of(row: dict) -> str:
-    return f", extra zoo ({', '.join(row['extra_zoo'])})" if row.get("extra_zoo") else ""
-
-
-def _self_training_of(row: dict) -> str:
-    pseudo = row.get("self_training")
-    return f", self-trained (teacher width {pseudo['teacher_width']}, p >= {pseudo['threshold']})" if pseudo else ""
-
-
 def is_provided_fake(source: str, label: int) -> bool:
     return source.startswith("provided") and label != REAL
-
-
-def append_rows(rows: list[dict], path: str | os.PathLike) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with Path(path).open("a") as out:
-        out.writelines(json.dumps(row) + "\n" for row in rows)
 
 
 @dataclass
@@ -202,8 +162,7 @@ def offset_table(out_of_fold: OutOfFold) -> list[dict]:
 
 def recipes_in(path: str | os.PathLike, scheme: str = "seen models") -> list[str]:
     """The recipes of a file's rows of `scheme`, in order of first appearance."""
-    rows = (json.loads(line) for line in Path(path).read_text().splitlines())
-    return list(dict.fromkeys(recipe_of(row) for row in rows if row["scheme"] == scheme))
+    return list(dict.fromkeys(row["recipe"] for row in read_rows(path, scheme=scheme)))
 
 
 def recipe_table(out_of_folds: list[OutOfFold], folds, offsets=(0.0, 0.0, 0.0)) -> list[dict]:
@@ -226,14 +185,13 @@ def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
                      provided: LabelledSet | None = None, recipe: str | None = None) -> OutOfFold:
     """The rows of `scheme` and `recipe` (default: that of the scheme's latest row) in `path`, the latest run of
     each fold; fakes joined to the provided images by content hash."""
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
-    rows = [row for row in rows if row["scheme"] == scheme]
+    rows = read_rows(path, scheme=scheme)
     if not rows:
         raise ValueError(f"{path} holds no cross-validation rows of scheme {scheme!r}")
-    recipe = recipe or recipe_of(rows[-1])
+    recipe = recipe or rows[-1]["recipe"]
     latest = {}
     for row in rows:
-        if recipe_of(row) == recipe:
+        if row["recipe"] == recipe:
             latest[(row["fold"], row["image"], row["generator"], row["source"])] = row  # a rerun replaces it
     fakes = [row for row in latest.values() if is_provided_fake(row["source"], row["label"])]
     reals = [row for row in latest.values() if row["source"] == HELD_OUT_REALS]

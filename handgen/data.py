@@ -204,35 +204,6 @@ def random_translate(images: torch.Tensor, max_shift: int) -> torch.Tensor:
     return padded[index, :, rows, cols].permute(0, 3, 1, 2)                  # (B, C, H, W)
 
 
-def paste_same_class_patches(images: torch.Tensor, labels: torch.Tensor, probability: float,
-                             skip_label: int | None = None) -> torch.Tensor:
-    """With `probability`, replace a random rectangle (8 to 24 pixels a side) of each image (B, C, H, W) by the same
-    rectangle of another image of its class in the batch; images labelled `skip_label` stay whole.
-
-    A label-preserving augmentation for the detector: the hybrid is still made by a generator of that class, so
-    its cues must hold region by region, which is what may carry over to new images of a generator.
-    """
-    batch, _, height, width = images.shape
-    device = images.device
-    partner = torch.arange(batch, device=device)
-    for label in labels.unique():
-        shuffled = (labels == label).nonzero().squeeze(1)
-        shuffled = shuffled[torch.randperm(len(shuffled), device=device)]
-        partner[shuffled] = shuffled.roll(1)  # a cycle through the class: nobody is its own partner
-    chosen = torch.rand(batch, device=device) < probability
-    if skip_label is not None:
-        chosen &= labels != skip_label
-    sides = torch.randint(8, 25, (batch, 2), device=device)
-    top = (torch.rand(batch, device=device) * (height - sides[:, 0] + 1)).long()
-    left = (torch.rand(batch, device=device) * (width - sides[:, 1] + 1)).long()
-    rows = torch.arange(height, device=device).view(1, -1, 1)
-    cols = torch.arange(width, device=device).view(1, 1, -1)
-    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + sides[:, 0]).view(-1, 1, 1))
-              & (cols >= left.view(-1, 1, 1)) & (cols < (left + sides[:, 1]).view(-1, 1, 1)))
-    mask = (inside & chosen.view(-1, 1, 1)).unsqueeze(1)                        # (B, 1, H, W)
-    return torch.where(mask, images[partner], images)
-
-
 def check_image_batch(images: torch.Tensor) -> None:
     """Raise a clear error unless `images` is (B, 1, 32, 32)."""
     expected = (CHANNELS, IMAGE_SIZE, IMAGE_SIZE)

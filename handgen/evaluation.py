@@ -19,7 +19,7 @@ from .classifier import HandClassifier
 from .data import REAL_HANDS, generator_split, load_folder
 from .detection import provided_examples
 from .metrics import PixelPCA, copy_share, frechet_distance, kernel_distance, precision_recall
-from .realism import TWO_SAMPLE_SIZE, fool_rate, judge_training_set, train_judge, two_sample_test
+from .realism import TWO_SAMPLE_SIZE, fool_rate, train_judge, two_sample_test
 from .sample import as_jpeg_files, generate
 
 BLACK_LEVEL = 10  # a pixel below this grey level counts as background
@@ -105,7 +105,7 @@ def build_yardstick(real: str | os.PathLike | None = None, judge_folder: str | o
     """The yardstick on the generators' split of the real hands, with the judge from `judge_folder` (trained there
     first if its data or config changed)."""
     train, holdout = generator_split(load_folder(REAL_HANDS, real))
-    judge, _ = train_judge(judge_training_set(train.images, provided_examples(warn=False)), judge_folder,
+    judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), judge_folder,
                            progress=progress)
     return Yardstick(train.images, holdout.images, judge, two_sample)
 

@@ -28,13 +28,14 @@ from scipy.ndimage import gaussian_filter
 
 from .checkpoint import load_model, read_checkpoint, strip_optimizer_state
 from .classifier import ClassifierConfig, HandClassifier, predict_proba
-from .detection import PROVIDED_REPEATS, REAL, LabelledSet, without_images_of
+from .detection import LabelledSet, build_detector_data
+from .families import REAL
 from .metrics import wilson_interval
 from .runtime import preserved_random_state
 from .train import train_classifier
 
-# the detector's network and training recipe, deciding by plain argmax (no offset against GAN)
-JUDGE_CONFIG = ClassifierConfig(decision_offsets=(0.0, 0.0, 0.0))
+# the detector's network and training recipe without any generated fakes, deciding by plain argmax
+JUDGE_CONFIG = ClassifierConfig(decision_offsets=(0.0, 0.0, 0.0), generated_fakes=False)
 # a lighter recipe for the two-sample test, trained once per fold
 TWO_SAMPLE_CONFIG = ClassifierConfig(epochs=8, decision_offsets=(0.0, 0.0, 0.0))
 TWO_SAMPLE_FOLDS = 5
@@ -42,15 +43,15 @@ TWO_SAMPLE_SIZE = 2000  # samples (and as many real hands) per test
 SAMPLE = 1              # the two-sample test's label for the set under test (real hands are REAL = 0)
 
 
-def judge_training_set(real_train: torch.Tensor, provided: LabelledSet,
-                       fake_repeats: int = PROVIDED_REPEATS) -> LabelledSet:
-    """Real training hands (N, 1, 32, 32) against the provided students' fakes, repeated as for the detector.
-
-    The provided real hands are left out (they may include held-out hands), and so is any fake identical to a
-    real training hand.
-    """
-    fakes = without_images_of(provided.subset(provided.labels != REAL), real_train)
-    return LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"), *[fakes] * fake_repeats])
+def judge_training_set(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
+                       config: ClassifierConfig = JUDGE_CONFIG) -> LabelledSet:
+    """Real training hands (N, 1, 32, 32) against the provided students' fakes, as the detector's data recipe
+    assembles them without generated fakes: the provided real hands (which are among the real hands, held-out ones
+    included) and any fake identical to a real hand are left out."""
+    if config.generated_fakes or config.validation_fold != -1:
+        raise ValueError("the judge learns from real hands and every provided fake only (generated_fakes=False, "
+                         "validation_fold=-1)")
+    return build_detector_data(real_train, real_holdout, provided, LabelledSet.concat([]), config).train
 
 
 def judge_key(training: LabelledSet, config: ClassifierConfig = JUDGE_CONFIG) -> str:
@@ -61,9 +62,12 @@ def judge_key(training: LabelledSet, config: ClassifierConfig = JUDGE_CONFIG) ->
     return digest.hexdigest()
 
 
-def train_judge(training: LabelledSet, folder: str | os.PathLike = "checkpoints",
-                config: ClassifierConfig = JUDGE_CONFIG, progress: bool = True) -> tuple[HandClassifier, Path]:
-    """The judge of `training` from `folder/judge-<key>.pt`, trained (resumably) only if it is not there yet."""
+def train_judge(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
+                folder: str | os.PathLike = "checkpoints", config: ClassifierConfig = JUDGE_CONFIG,
+                progress: bool = True) -> tuple[HandClassifier, Path]:
+    """The judge (see `judge_training_set`) from `folder/judge-<key>.pt`, trained (resumably) only if it is not
+    there yet; the key hashes its training images, labels and config."""
+    training = judge_training_set(real_train, real_holdout, provided, config)
     path = Path(folder) / f"judge-{judge_key(training, config)}.pt"
     if path.is_file() and read_checkpoint(path)["epoch"] >= config.epochs:
         model, _ = load_model(path)

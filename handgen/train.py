@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
 from .classifier import LABELS, ClassifierConfig, HandClassifier, predict_proba
-from .data import paste_same_class_patches, random_translate, to_float
+from .data import random_translate, to_float
 from .gan import (
     GAN,
     GANConfig,
@@ -196,18 +196,14 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
                     device: torch.device | str | None = None, class_weights: torch.Tensor | None = None,
                     validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> Task:
     """AdamW with warm-up and cosine decay (a function of the step number, so resumes are exact),
-    class-weighted cross-entropy, shift-and-flip augmentation (with `patch_mix`, same-class patches first;
-    drawn anew for each member network);
-    validation logs after each epoch."""
+    class-weighted cross-entropy, shift-and-flip augmentation; validation logs after each epoch."""
     device = pick_device(device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = class_weights.to(device) if class_weights is not None else None
     warmup = max(1, steps_total // 20)
 
-    def augment(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if config.patch_mix > 0:
-            images = paste_same_class_patches(images, labels, config.patch_mix, skip_label=0)  # real hands stay whole
+    def augment(images: torch.Tensor) -> torch.Tensor:
         flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
         return random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
 
@@ -216,15 +212,12 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
         scale = min(1.0, (step_number + 1) / warmup) * 0.5 * (1.0 + math.cos(math.pi * progress))
         for group in optimizer.param_groups:
             group["lr"] = config.lr * scale
-        logits = [network(augment(images, labels)) for network in model.members]
-        loss = torch.stack([F.cross_entropy(member_logits, labels, weight=weights,
-                                            label_smoothing=config.label_smoothing)
-                            for member_logits in logits]).mean()
+        logits = model.logits(augment(images))
+        loss = F.cross_entropy(logits, labels, weight=weights, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        accuracy = torch.stack([(member_logits.argmax(1) == labels).float().mean() for member_logits in logits])
-        return {"loss": loss, "accuracy": accuracy.mean()}
+        return {"loss": loss, "accuracy": (logits.argmax(1) == labels).float().mean()}
 
     def end_epoch(_images: torch.Tensor, _last: bool) -> dict[str, float]:
         if validation is None:
@@ -255,6 +248,19 @@ def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, checkpoint=N
     """Train a GAN on uint8 images (N, 1, 32, 32); see `fit`."""
     return fit(gan_task(gan, config, device), images, checkpoint=checkpoint, callbacks=callbacks,
                progress=progress)
+
+
+def train_generator(model: VAE | GAN, images: torch.Tensor, config: VAEConfig | GANConfig, **options) -> History:
+    """`train_vae` or `train_gan`, as the model is."""
+    train = train_vae if isinstance(model, VAE) else train_gan
+    return train(model, images, config, **options)
+
+
+def fit_detector(training, config: ClassifierConfig, **options) -> tuple[HandClassifier, History]:
+    """Build the detector from `config` and train it on a `detection.LabelledSet` (options as for
+    `train_classifier`)."""
+    model = HandClassifier(config)
+    return model, train_classifier(model, training.images, training.labels, config, **options)
 
 
 def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig,

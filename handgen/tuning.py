@@ -25,17 +25,17 @@ import torch
 
 from .classifier import ClassifierConfig, HandClassifier, predict_proba
 from .data import REAL_HANDS, generator_split, load_folder
-from .detection import FAMILIES as GENERATOR_FAMILIES
-from .detection import DetectorSources, detector_sources
+from .detection import DetectorSources
 from .evaluation import PixelStatistics
+from .families import FAMILIES
 from .gan import GANConfig
 from .metrics import accuracy_by_group
 from .sample import generate
-from .train import TrainingDiverged, train_classifier
+from .train import TrainingDiverged, train_classifier, train_generator
 from .vae import VAE, VAEConfig
+from .zoo import detector_sources
 
 Objective = Callable[[optuna.Trial], float]
-FAMILIES = ("vae", "gan", "classifier")
 DIRECTIONS = {"vae": "minimize", "gan": "minimize", "classifier": "maximize"}
 
 
@@ -83,20 +83,20 @@ def suggest_gan(trial: optuna.Trial) -> GANConfig:
     )
 
 
-def suggest_classifier(trial: optuna.Trial) -> tuple[ClassifierConfig, int]:
+def suggest_classifier(trial: optuna.Trial) -> ClassifierConfig:
     """Capacity, regularisation, optimiser, augmentation, and how often the students' fakes are repeated
     (they are the only examples of the population the detector is for), for one network: the ensemble size, mirror
-    averaging and decision offsets come after, from cross-validation (`crossval`). Returns (config, repeats)."""
-    config = ClassifierConfig(
-        members=1, mirror=False, decision_offsets=(0.0, 0.0, 0.0),
+    averaging and decision offsets come after, from cross-validation (`crossval`)."""
+    return ClassifierConfig(
+        mirror=False, decision_offsets=(0.0, 0.0, 0.0),
         width=trial.suggest_categorical("width", [16, 32, 48]),
         dropout=trial.suggest_float("dropout", 0.0, 0.5),
         lr=trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         weight_decay=trial.suggest_float("weight_decay", 1e-5, 1e-2, log=True),
         max_shift=trial.suggest_int("max_shift", 0, 3),
         label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.1),
+        provided_repeats=trial.suggest_categorical("provided_repeats", [1, 2, 4, 8]),
     )
-    return config, trial.suggest_categorical("provided_repeats", [1, 2, 4, 8])
 
 
 def report_or_prune(trial: optuna.Trial, value: float, step: int) -> None:
@@ -113,7 +113,7 @@ def _scored_epoch(epoch: int, budget: StudyBudget) -> bool:
 def generator_objective(family: str, train_images: torch.Tensor, judge: PixelStatistics,
                         budget: StudyBudget) -> Objective:
     """Train a VAE or GAN from a trial's config for `budget.epochs`; KID x1000 of its samples, lower is better."""
-    model_class, _, _, train = GENERATOR_FAMILIES[family]
+    model_class = FAMILIES[family].model
     suggest = {"vae": suggest_vae, "gan": suggest_gan}[family]
     prior_images = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:2000]]
 
@@ -129,7 +129,7 @@ def generator_objective(family: str, train_images: torch.Tensor, judge: PixelSta
             scores.update(judge.distances(generate(model, judge.size, seed=1).numpy()))
             report_or_prune(trial, scores["kid_pix_x1000"], epoch + 1)
 
-        train(model, train_images, config, callbacks=[score], progress=False)
+        train_generator(model, train_images, config, callbacks=[score], progress=False)
         trial.set_user_attr("fid_pix", scores["fid_pix"])
         trial.set_user_attr("minutes", (time.perf_counter() - started) / 60)
         return scores["kid_pix_x1000"]
@@ -160,9 +160,8 @@ def classifier_objective(sources: DetectorSources, budget: StudyBudget) -> Objec
     """Train the detector from a trial's config; its source-balanced validation accuracy, higher is better."""
 
     def objective(trial: optuna.Trial) -> float:
-        config, repeats = suggest_classifier(trial)
-        config = dataclasses.replace(config, epochs=budget.epochs)
-        data, model, started, result = sources.assemble(repeats), HandClassifier(config), time.perf_counter(), {}
+        config = dataclasses.replace(suggest_classifier(trial), epochs=budget.epochs, validation_fold=0)
+        data, model, started, result = sources.assemble(config), HandClassifier(config), time.perf_counter(), {}
 
         def score(epoch: int, _logs: dict[str, float]) -> None:
             if _scored_epoch(epoch, budget):
@@ -214,14 +213,12 @@ def run_study(family: str, objective: Objective, budget: StudyBudget, storage: s
 
 def best_config(study: optuna.Study, family: str, epochs: int | None = None):
     """The best trial's parameters, rounded to two significant digits (finer than the search resolves), applied
-    to the family's default config (epochs: the default's, full length). The detector: (config, provided_repeats)."""
+    to the family's default config (epochs: the default's, full length)."""
     best, continuous = study.best_trial, optuna.distributions.FloatDistribution
     params = {name: float(f"{value:.2g}") if isinstance(best.distributions[name], continuous) else value
               for name, value in best.params.items()}  # categorical choices are kept exactly
-    defaults = {"vae": VAEConfig(), "gan": GANConfig(), "classifier": ClassifierConfig()}[family]
-    repeats = params.pop("provided_repeats", None)
-    config = dataclasses.replace(defaults, **params, epochs=epochs or defaults.epochs)
-    return (config, repeats) if family == "classifier" else config
+    defaults = FAMILIES[family].config()
+    return dataclasses.replace(defaults, **params, epochs=epochs or defaults.epochs)
 
 
 def trial_table(study: optuna.Study, top: int = 5) -> list[dict]:

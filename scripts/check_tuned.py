@@ -20,10 +20,12 @@ import numpy as np
 from handgen import HandClassifier, generator_split, load_folder, train_classifier
 from handgen.checkpoint import load_model, read_checkpoint
 from handgen.data import REAL_HANDS
-from handgen.detection import FAMILIES, detector_sources
 from handgen.evaluation import PixelStatistics
+from handgen.families import FAMILIES
 from handgen.sample import generate
+from handgen.train import train_generator
 from handgen.tuning import best_config, open_study, source_balanced_accuracy
+from handgen.zoo import detector_sources
 
 
 def training_minutes(checkpoint: Path) -> float:
@@ -36,10 +38,9 @@ def generator_scores(model, judge: PixelStatistics) -> dict[str, float]:
 
 
 def check_generator(family: str, config, tuned_path: Path) -> list[dict]:
-    model_class, _, _, train = FAMILIES[family]
     train_set, holdout = generator_split(load_folder(REAL_HANDS))
-    tuned = model_class(config)
-    train(tuned, train_set.images, config, checkpoint=tuned_path)
+    tuned = FAMILIES[family].model(config)
+    train_generator(tuned, train_set.images, config, checkpoint=tuned_path)
     default, _ = load_model(f"checkpoints/{family}.pt")
     judge = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
     return [{"family": family, "model": name, "config": dataclasses.asdict(model.config),
@@ -48,18 +49,17 @@ def check_generator(family: str, config, tuned_path: Path) -> list[dict]:
                                       ("tuned", tuned, tuned_path)]]
 
 
-def check_classifier(config, repeats: int, tuned_path: Path) -> list[dict]:
+def check_classifier(config, tuned_path: Path) -> list[dict]:
     sources = detector_sources("runs/zoo.pt")
-    data = sources.assemble(repeats)
+    data = sources.assemble(config)
     tuned = HandClassifier(config)
     train_classifier(tuned, data.train.images, data.train.labels, config, checkpoint=tuned_path)
     default, _ = load_model("checkpoints/classifier.pt")
     rows = []
-    for name, model, path, model_repeats in [("default", default, Path("checkpoints/classifier.pt"), 4),
-                                             ("tuned", tuned, tuned_path, repeats)]:
+    for name, model, path in [("default", default, Path("checkpoints/classifier.pt")), ("tuned", tuned, tuned_path)]:
         balanced, per_source = source_balanced_accuracy(model, data.validation)
         rows.append({"family": "classifier", "model": name, "config": dataclasses.asdict(model.config),
-                     "provided_repeats": model_repeats, "minutes": round(training_minutes(path), 1),
+                     "minutes": round(training_minutes(path), 1),
                      "balanced_accuracy": round(balanced, 4),
                      "per_source": {k: round(v, 4) for k, v in per_source.items()}})
     return rows
@@ -76,7 +76,7 @@ def main() -> None:
     tuned_path = Path("runs/tuned") / f"{args.family}.pt"
     tuned_path.parent.mkdir(parents=True, exist_ok=True)
     if args.family == "classifier":
-        rows = check_classifier(*best_config(study, "classifier"), tuned_path)
+        rows = check_classifier(best_config(study, "classifier"), tuned_path)
     else:
         rows = check_generator(args.family, best_config(study, args.family), tuned_path)
     with open(args.out, "a") as handle:

@@ -21,11 +21,13 @@ import torch
 
 from handgen import VAE, generator_split, load_folder
 from handgen.checkpoint import read_checkpoint
-from handgen.data import REAL_HANDS
-from handgen.detection import FAMILIES, provided_examples
+from handgen.data import REAL_HANDS, to_float, to_uint8
+from handgen.detection import provided_examples
 from handgen.evaluation import PixelStatistics
-from handgen.realism import fool_rate, judge_training_set, train_judge, two_sample_test
+from handgen.families import FAMILIES, GENERATOR_FAMILIES
+from handgen.realism import fool_rate, train_judge, two_sample_test
 from handgen.sample import as_jpeg_files, generate
+from handgen.train import train_generator
 
 
 def parse_changes(config_class: type, pairs: list[str]) -> dict:
@@ -40,9 +42,18 @@ def parse_changes(config_class: type, pairs: list[str]) -> dict:
     return changes
 
 
+@torch.no_grad()
+def reconstruct(vae: VAE, images: torch.Tensor) -> torch.Tensor:
+    """uint8 images decoded from their posterior means (eval mode)."""
+    vae.eval()
+    device = next(vae.parameters()).device
+    return torch.cat([to_uint8(vae.generate(vae.encode(to_float(chunk.to(device)))[0])).cpu()
+                      for chunk in images.split(500)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("family", choices=sorted(FAMILIES))
+    parser.add_argument("family", choices=GENERATOR_FAMILIES)
     parser.add_argument("--name", required=True, help="the recipe's name in the rows")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="changes to the default config")
     parser.add_argument("--epochs", type=int, required=True)
@@ -55,14 +66,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     np.seterr(all="ignore")
-    model_class, config_class, _, train = FAMILIES[args.family]
-    config = dataclasses.replace(config_class(), **parse_changes(config_class, args.set), epochs=args.epochs)
+    family = FAMILIES[args.family]
+    config = dataclasses.replace(family.config(), **parse_changes(family.config, args.set), epochs=args.epochs)
     train_set, holdout = generator_split(load_folder(REAL_HANDS))
-    judge, _ = train_judge(judge_training_set(train_set.images, provided_examples(warn=False)), progress=False)
+    judge, _ = train_judge(train_set.images, holdout.images, provided_examples(warn=False), progress=False)
     pixels = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
     real_draw = train_set.images[torch.randperm(len(train_set), generator=torch.Generator().manual_seed(1))]
     checkpoint = Path(args.runs) / f"{args.family}-{args.name.replace(' ', '_')}.pt"
-    model = model_class(config)
+    model = family.model(config)
     past = read_checkpoint(checkpoint)["history"] if checkpoint.is_file() else []
     seconds = [sum(row["seconds"] for row in past)]
 
@@ -79,6 +90,9 @@ def main() -> None:
                "images_seen": (epoch + 1) * (len(train_set) // config.batch_size) * config.batch_size,
                "train_minutes": seconds[0] / 60, "threads": args.threads, **fool_rate(judge, samples[:1000]),
                **pixels.distances(samples[:500].numpy())}
+        if isinstance(model, VAE):  # the ceiling of any latent sampler: decoded posterior means of held-out hands
+            row["fool_rate_reconstruction"] = fool_rate(judge, as_jpeg_files(reconstruct(model, holdout.images)))[
+                "fool_rate"]
         if hasattr(model, "ema") and config.ema_decay > 0:
             raw = as_jpeg_files(generate(model, 1000, seed=1, decoder=model.generator))
             row["fool_rate_raw"] = fool_rate(judge, raw)["fool_rate"]
@@ -90,7 +104,7 @@ def main() -> None:
             handle.write(json.dumps(row) + "\n")
         model.train()
 
-    train(model, train_set.images, config, checkpoint=checkpoint, callbacks=[score], progress=False)
+    train_generator(model, train_set.images, config, checkpoint=checkpoint, callbacks=[score], progress=False)
 
 
 if __name__ == "__main__":

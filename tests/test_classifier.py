@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import synthetic_hands, write_jpegs
 
-from handgen.checkpoint import load_model
+from handgen.checkpoint import CheckpointError, load_model
 from handgen.classifier import (
     ClassifierConfig,
     HandClassifier,
@@ -15,7 +15,7 @@ from handgen.classifier import (
 )
 from handgen.cli import main
 from handgen.data import SkippedFileWarning
-from handgen.detection import PSEUDO_SOURCE, LabelledSet, build_detector_data, pseudo_labelled
+from handgen.detection import LabelledSet, build_detector_data
 from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.train import train_classifier
 
@@ -40,10 +40,9 @@ def test_output_shapes_and_probabilities():
     assert torch.allclose(probabilities.sum(1), torch.ones(5))
 
 
-@pytest.mark.parametrize("patch_mix", [0.0, 0.5])
-def test_tiny_training_separates_two_easy_classes(patch_mix):
+def test_tiny_training_separates_two_easy_classes():
     images, labels = two_easy_classes()
-    config = dataclasses.replace(SMALL, patch_mix=patch_mix)
+    config = SMALL
     model = HandClassifier(config)
     history = train_classifier(model, images, labels, config, validation=(images, labels), progress=False)
     assert history[-1]["val_accuracy"] > 0.95
@@ -56,20 +55,6 @@ def test_prediction_is_deterministic():
     train_classifier(model, images, labels, dataclasses.replace(SMALL, epochs=1), progress=False)
     assert torch.equal(predict_proba(model, images), predict_proba(model, images))
     assert not model.training
-
-
-def test_pseudo_labels_are_the_teachers_confident_decisions():
-    images, labels = two_easy_classes(48)
-    teacher = HandClassifier(SMALL)
-    train_classifier(teacher, images, labels, SMALL, progress=False)
-    probabilities = predict_proba(teacher, images)
-    every = pseudo_labelled(teacher, images, threshold=0.0)
-    assert torch.equal(every.labels, probabilities.argmax(1)) and set(every.sources) == {PSEUDO_SOURCE}
-    threshold = float(probabilities.max(1).values.median())
-    confident = pseudo_labelled(teacher, images, threshold)
-    assert len(confident) == int((probabilities.max(1).values >= threshold).sum()) < len(images)
-    assert (confident.labels == 0).any() and (confident.labels == 2).any()
-    assert len(pseudo_labelled(teacher, images, threshold=1.01)) == 0
 
 
 def test_csv_format_sorted_and_atomic(tmp_path):
@@ -133,24 +118,12 @@ def test_detector_split_holds_out_whole_zoo_generators():
     provided = LabelledSet(fakes[:20], torch.tensor([1, 2] * 10), ["provided"] * 20)
     zoo = LabelledSet(fakes[20:], torch.tensor([1] * 10 + [2] * 10),
                       ["zoo vae blurry epoch 3"] * 10 + ["zoo gan hinge sn epoch 1"] * 10)
-    data = build_detector_data(real, holdout, provided, zoo, held_out_zoo=("vae blurry",))
+    data = build_detector_data(real, holdout, provided, zoo, ClassifierConfig(provided_repeats=1),
+                               held_out_zoo=("vae blurry",))
     assert "zoo vae blurry epoch 3" not in data.train.sources
     assert data.validation.sources.count("zoo vae blurry epoch 3") == 10
     assert data.train.sources.count("zoo gan hinge sn epoch 1") == 10
     assert len(data.train) + len(data.validation) == 20 + 6 + 40
-
-
-def test_members_start_apart_and_their_probabilities_are_averaged():
-    images = torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)
-    pair = HandClassifier(dataclasses.replace(RAW, members=2)).eval()
-    single = HandClassifier(RAW).eval()
-    assert torch.equal(pair.members[0].head[1].weight, single.members[0].head[1].weight)  # member 0: the seed's
-    assert not torch.equal(pair.members[0].head[1].weight, pair.members[1].head[1].weight)
-    with torch.no_grad():
-        x = images.float() / 127.5 - 1
-        expected = (pair.members[0](x).softmax(1) + pair.members[1](x).softmax(1)) / 2
-    assert torch.allclose(predict_proba(pair, images), expected, atol=1e-5)
-    assert pair.embed(x).shape == (6, 2 * 4 * SMALL.width)
 
 
 def test_mirror_averaging_makes_predictions_mirror_invariant():
@@ -171,9 +144,9 @@ def test_decision_offsets_shift_the_prior_only():
     assert predict_proba(always_gan, images).argmax(1).tolist() == [2] * 6
 
 
-def test_an_ensemble_resumes_and_reloads_from_its_checkpoint(tmp_path):
+def test_a_detector_resumes_and_reloads_from_its_checkpoint_with_its_data_recipe(tmp_path):
     images, labels = two_easy_classes(32)
-    config = dataclasses.replace(SMALL, members=2, mirror=True, decision_offsets=(0.0, 0.0, 0.5), epochs=1)
+    config = dataclasses.replace(SMALL, mirror=True, decision_offsets=(0.0, 0.0, 0.5), epochs=1, provided_repeats=3)
     model = HandClassifier(config)
     train_classifier(model, images, labels, config, checkpoint=tmp_path / "detector.pt", progress=False)
     longer = dataclasses.replace(config, epochs=2)                  # resumes: the offsets tuple reads back equal
@@ -181,5 +154,9 @@ def test_an_ensemble_resumes_and_reloads_from_its_checkpoint(tmp_path):
                                progress=False)
     assert len(history) == 2
     restored, restored_config = load_model(tmp_path / "detector.pt")
-    assert restored_config.members == 2 and tuple(restored_config.decision_offsets) == (0.0, 0.0, 0.5)
+    assert restored_config.provided_repeats == 3 and tuple(restored_config.decision_offsets) == (0.0, 0.0, 0.5)
     assert predict_proba(restored, images).shape == (64, 3)
+    other_recipe = dataclasses.replace(longer, provided_repeats=8)     # another data recipe is refused
+    with pytest.raises(CheckpointError, match="provided_repeats"):
+        train_classifier(HandClassifier(other_recipe), images, labels, other_recipe,
+                         checkpoint=tmp_path / "detector.pt", progress=False)

@@ -3,43 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from handgen.classifier import ClassifierConfig, HandClassifier
+from handgen.classifier import PROVIDED_FOLDS, ClassifierConfig
 from handgen.crossval import (
     OutOfFold,
-    append_rows,
     cross_fitted_balanced_accuracy,
     fit_decision_offsets,
     read_out_of_fold,
-    recipe_of,
     recipe_table,
     recipes_in,
     run_fold,
 )
 from handgen.data import load_folder
-from handgen.detection import (
-    GAN_LABEL,
-    PROVIDED_FOLDS,
-    PSEUDO_SOURCE,
-    REAL,
-    VAE_LABEL,
-    DetectorSources,
-    LabelledSet,
-    ZooMember,
-    build_detector_data,
-    generator_folds,
-    models_of,
-    with_extra_zoo,
-    with_pseudo_labels,
-)
+from handgen.detection import DetectorSources, LabelledSet, build_detector_data, generator_folds, models_of
+from handgen.families import GAN_LABEL, REAL, VAE_LABEL
+from handgen.results import append_rows
 from handgen.sample import as_jpeg_files
+from handgen.zoo import ZooMember, cached_zoo_fakes
 from tests.conftest import synthetic_hands, write_jpegs
 
 
@@ -109,61 +94,52 @@ def _synthetic_sources(models: int = 24, per_model: int = 4) -> DetectorSources:
     return DetectorSources(real[:200], real[200:], provided, generated)
 
 
+ONE_REPEAT = ClassifierConfig(provided_repeats=1)
+
+
 def test_final_fit_trains_on_every_provided_fake():
     sources = _synthetic_sources()
-    final = sources.assemble(provided_repeats=1, validation_fold=None)
+    final = sources.assemble(ONE_REPEAT)
     assert not any(source.startswith("provided") for source in final.validation.sources)
-    folds = [sources.assemble(provided_repeats=1, validation_fold=k) for k in range(PROVIDED_FOLDS)]
+    folds = [sources.assemble(dataclasses.replace(ONE_REPEAT, validation_fold=k)) for k in range(PROVIDED_FOLDS)]
     held_out = [sum(s.startswith("provided") for s in data.validation.sources) for data in folds]
     assert sum(held_out) == len(sources.provided)                 # every fake is held out exactly once
     assert all(h == len(sources.provided) // PROVIDED_FOLDS for h in held_out)
 
 
-def test_unused_folds_neither_train_nor_validate():
+def test_the_recipe_repeats_provided_fakes_and_can_leave_generated_ones_out():
     sources = _synthetic_sources()
-    full = sources.assemble(provided_repeats=1, validation_fold=0)
-    fewer = sources.assemble(provided_repeats=1, validation_fold=0, unused_folds=(1,))
-    def count(data) -> int:
-        return sum(source.startswith("provided") for source in data.sources)
-
-    assert count(fewer.validation) == count(full.validation) == len(sources.provided) // PROVIDED_FOLDS
-    assert torch.equal(fewer.validation.images, full.validation.images)         # the same held-out fold
-    assert count(fewer.train) == count(full.train) - len(sources.provided) // PROVIDED_FOLDS
-    with pytest.raises(ValueError, match="both validate and be unused"):
-        sources.assemble(validation_fold=1, unused_folds=(1,))
+    count = lambda data, prefix: sum(source.startswith(prefix) for source in data.sources)  # noqa: E731
+    once, thrice = sources.assemble(ONE_REPEAT), sources.assemble(dataclasses.replace(ONE_REPEAT, provided_repeats=3))
+    assert count(thrice.train, "provided") == 3 * count(once.train, "provided") == 3 * len(sources.provided)
+    without = sources.assemble(dataclasses.replace(ONE_REPEAT, generated_fakes=False))
+    assert count(once.train, "zoo") + count(once.validation, "zoo") == len(sources.generated)
+    assert count(without.train, "zoo") == count(without.validation, "zoo") == 0
 
 
-def test_pseudo_labelled_images_join_the_training_set_but_never_a_provided_one():
-    sources = _synthetic_sources()
-    unlabelled = torch.cat([sources.real_holdout, sources.provided.images[:3]])   # three already labelled
-    teacher = HandClassifier(ClassifierConfig(width=8))
-    extended = with_pseudo_labels(sources, teacher, unlabelled, threshold=0.0)
-    pseudo = extended.generated.subset([source == PSEUDO_SOURCE for source in extended.generated.sources])
-    assert len(pseudo) == len(sources.real_holdout) and len(extended.generated) == len(sources.generated) + len(pseudo)
-    assert all(source == PSEUDO_SOURCE for source in extended.assemble(validation_fold=0).train.sources[-len(pseudo):])
-    assert extended.provided is sources.provided and extended.real_train is sources.real_train
+def test_zoo_fakes_are_cached_by_what_makes_them(tmp_path, monkeypatch):
+    real = torch.from_numpy(synthetic_hands(96, seed=0)[:, None])
+    member = ZooMember("vae tiny test", "vae", {"latent_dim": 2, "width": 8, "batch_size": 32}, (1,))
+    fakes = cached_zoo_fakes(real, tmp_path / "zoo.pt", (member,), samples_per_snapshot=20)
+    assert set(fakes.sources) == {"zoo vae tiny test epoch 1"} and set(fakes.labels.tolist()) == {VAE_LABEL}
+    assert len(fakes) == 20
 
-
-def test_extra_zoo_members_add_cached_fakes_of_their_family(tmp_path, monkeypatch):
-    sources = _synthetic_sources()
-    member = ZooMember("vae tiny test", "vae", {"latent_dim": 2, "width": 8, "batch_size": 64}, (1,))
-    extended = with_extra_zoo(sources, (member,), tmp_path / "extra.pt")
-    added = extended.generated.subset(list(range(len(sources.generated), len(extended.generated))))
-    assert set(added.sources) == {"zoo vae tiny test epoch 1"} and set(added.labels.tolist()) == {VAE_LABEL}
-    assert len(added) == 300 and extended.provided is sources.provided
     def no_training(*_args, **_kwargs):
         raise AssertionError("the cached fakes should have been reused")
 
-    monkeypatch.setattr("handgen.detection.zoo_fakes", no_training)
-    again = with_extra_zoo(sources, (member,), tmp_path / "extra.pt")
-    assert torch.equal(again.generated.images, extended.generated.images)
+    monkeypatch.setattr("handgen.zoo.zoo_fakes", no_training)
+    again = cached_zoo_fakes(real, tmp_path / "zoo.pt", (member,), samples_per_snapshot=20)
+    assert torch.equal(again.images, fakes.images)
+    with pytest.raises(AssertionError, match="reused"):  # another member config is another cache key
+        cached_zoo_fakes(real, tmp_path / "zoo.pt", (dataclasses.replace(member, snapshots=(2,)),), 20)
 
 
 def test_provided_reals_never_validate():
     sources = _synthetic_sources()
     provided = LabelledSet.concat([sources.provided,
                                    LabelledSet.from_images(sources.real_holdout[:5], REAL, "provided real_hands")])
-    data = build_detector_data(sources.real_train, sources.real_holdout, provided, sources.generated)
+    data = build_detector_data(sources.real_train, sources.real_holdout, provided, sources.generated,
+                               dataclasses.replace(ONE_REPEAT, validation_fold=0))
     assert "provided real_hands" not in data.validation.sources + data.train.sources  # duplicates of real_hands
 
 
@@ -239,10 +215,6 @@ def test_recipes_compare_on_the_folds_they_share():
     assert len(recipe_table([out_of_fold], [0, 2])) == 0
 
 
-def _first_row(path) -> dict:
-    return json.loads(Path(path).read_text().splitlines()[0])
-
-
 def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     sources = _synthetic_sources()
     plain = ClassifierConfig(width=8, epochs=1, batch_size=32)
@@ -251,21 +223,13 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     append_rows(run_fold(sources, 0, "seen models", shifted), tmp_path / "shifted.jsonl")
     before = read_out_of_fold(tmp_path / "plain.jsonl", "seen models", sources.provided)
     after = read_out_of_fold(tmp_path / "shifted.jsonl", "seen models", sources.provided)
-    assert before.recipe == after.recipe and "width 8," in before.recipe and "1 member(s), mirror True" in before.recipe
-    assert "no generated fakes" not in before.recipe and "self-trained" not in before.recipe
-    self_trained = {**_first_row(tmp_path / "plain.jsonl"), "self_training": {"threshold": 0.8, "teacher_width": 48}}
-    assert recipe_of(self_trained) == before.recipe + ", self-trained (teacher width 48, p >= 0.8)"
-    extra_zoo = {**_first_row(tmp_path / "plain.jsonl"), "extra_zoo": ["vae sharp low kl"]}
-    assert recipe_of(extra_zoo) == before.recipe + ", extra zoo (vae sharp low kl)"
-    fewer = {**_first_row(tmp_path / "plain.jsonl"), "unused_folds": [1]}
-    assert recipe_of(fewer) == before.recipe + ", 1 fold(s) fewer of provided fakes"
-    patched = {**_first_row(tmp_path / "plain.jsonl"), "patch_mix": 0.5}
-    assert recipe_of(patched) == before.recipe + ", patch mix 0.5"
+    assert before.recipe.startswith("width 8, batch_size 32, epochs 1; generated fakes ")
+    assert after.recipe == before.recipe
     assert recipes_in(tmp_path / "plain.jsonl") == [before.recipe] and recipes_in(tmp_path / "plain.jsonl", "x") == []
-    provided_fakes_only = dataclasses.replace(sources, generated=LabelledSet.concat([]))
-    append_rows(run_fold(provided_fakes_only, 0, "seen models", plain), tmp_path / "ablation.jsonl")
-    assert read_out_of_fold(tmp_path / "ablation.jsonl", "seen models", sources.provided).recipe.endswith(
-        ", no generated fakes")
+    ablation = dataclasses.replace(plain, generated_fakes=False)
+    append_rows(run_fold(sources, 0, "seen models", ablation), tmp_path / "ablation.jsonl")
+    assert "generated_fakes False" in read_out_of_fold(tmp_path / "ablation.jsonl", "seen models",
+                                                        sources.provided).recipe
     assert len(before.real_folds) == len(sources.real_holdout)     # the held-out real hands are kept too
     # the offsets a model decided with are taken off again (up to the rows' rounding)
     assert torch.allclose(before.probabilities, after.probabilities, atol=2e-3)

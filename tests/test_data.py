@@ -8,7 +8,6 @@ from handgen.data import (
     find_folder,
     holdout_split,
     load_folder,
-    paste_same_class_patches,
     to_float,
     to_uint8,
 )
@@ -101,19 +100,3 @@ def test_decoding_matches_pillow(hands_folder):
     data = load_folder("x", hands_folder)
     first = np.asarray(Image.open(hands_folder / data.names[0]))
     assert np.array_equal(data.images[0, 0].numpy(), first)
-
-
-def test_pasted_patches_come_from_the_same_class_and_spare_the_skipped_label():
-    torch.manual_seed(0)
-    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2, 2, 2])
-    images = torch.arange(len(labels), dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 32, 32).clone()
-    mixed = paste_same_class_patches(images, labels, probability=1.0, skip_label=0)
-    assert torch.equal(mixed[:2], images[:2])                          # real hands stay whole
-    for index in range(2, len(labels)):
-        pasted = mixed[index, 0] != index                               # each image's pixels equal its index
-        donors = mixed[index, 0][pasted].unique().tolist()
-        assert len(donors) == 1 and labels[int(donors[0])] == labels[index]  # one other image, of its class
-        rows, cols = pasted.nonzero(as_tuple=True)
-        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
-        assert 8 <= height <= 24 and 8 <= width <= 24 and pasted.sum() == height * width  # a rectangle
-    assert torch.equal(paste_same_class_patches(images, labels, probability=0.0), images)

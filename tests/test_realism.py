@@ -14,7 +14,8 @@ from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
 from handgen.metrics import wilson_interval
 from handgen.realism import blurred, fool_rate, judge_key, judge_training_set, train_judge, two_sample_test
 
-TINY = ClassifierConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0))
+TINY = ClassifierConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0),
+                        generated_fakes=False, provided_repeats=2)
 
 
 def hands(n: int, seed: int) -> torch.Tensor:
@@ -32,8 +33,8 @@ def provided(n: int = 48) -> LabelledSet:
 @pytest.fixture(scope="module")
 def judge(tmp_path_factory):
     torch.set_num_threads(1)
-    model, _ = train_judge(judge_training_set(hands(192, 1), provided(), fake_repeats=2),
-                           tmp_path_factory.mktemp("judge"), TINY, progress=False)
+    model, _ = train_judge(hands(192, 1), hands(8, 13), provided(), tmp_path_factory.mktemp("judge"), TINY,
+                           progress=False)
     return model
 
 
@@ -47,21 +48,25 @@ def test_wilson_interval_matches_known_values_and_stays_in_range():
 
 
 def test_judge_trains_on_real_training_hands_and_provided_fakes_only():
-    real = hands(20, 1)
+    real, held_out = hands(20, 1), hands(5, 2)
     fakes = provided(6)
-    fakes.images[0] = real[3]  # a 'fake' identical to a real training hand is dropped
-    training = judge_training_set(real, fakes, fake_repeats=3)
+    fakes.images[0] = real[3]      # a 'fake' identical to a real hand is dropped
+    fakes.images[-1] = held_out[0]  # so is a provided real hand that is a held-out one
+    training = judge_training_set(real, held_out, fakes, dataclasses.replace(TINY, provided_repeats=3))
     assert training.counts() == {"real": 20, "VAE": 3 * 5, "GAN": 3 * 6}
-    assert "provided real" not in training.sources
+    assert not any(torch.equal(image, held_out[0]) for image in training.images)
+    with pytest.raises(ValueError, match="generated_fakes=False"):
+        judge_training_set(real, held_out, fakes, dataclasses.replace(TINY, generated_fakes=True))
 
 
 def test_judge_is_cached_by_its_data_and_config(tmp_path, monkeypatch):
-    training = judge_training_set(hands(64, 1), provided(16), fake_repeats=1)
-    config = dataclasses.replace(TINY, epochs=1)
-    _, path = train_judge(training, tmp_path, config, progress=False)
+    config = dataclasses.replace(TINY, epochs=1, provided_repeats=1)
+    sources = (hands(64, 1), hands(8, 2), provided(16))
+    training = judge_training_set(*sources, config)
+    _, path = train_judge(*sources, tmp_path, config, progress=False)
     assert path.name == f"judge-{judge_key(training, config)}.pt"
     monkeypatch.setattr("handgen.realism.train_classifier", lambda *a, **k: pytest.fail("retrained a cached judge"))
-    _, again = train_judge(training, tmp_path, config, progress=False)
+    _, again = train_judge(*sources, tmp_path, config, progress=False)
     assert again == path
     other = dataclasses.replace(config, seed=1)
     assert judge_key(training, other) != judge_key(training, config)

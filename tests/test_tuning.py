@@ -9,8 +9,10 @@ import optuna
 import pytest
 import torch
 
-from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, DetectorSources, LabelledSet
+from handgen.classifier import ClassifierConfig
+from handgen.detection import DetectorSources, LabelledSet
 from handgen.evaluation import PixelStatistics
+from handgen.families import GAN_LABEL, REAL, VAE_LABEL
 from handgen.tuning import (
     StudyBudget,
     classifier_objective,
@@ -94,4 +96,4 @@ def test_classifier_objective_scores_every_validation_source(tmp_path):
     per_source = trial.user_attrs["per_source"]
     assert set(per_source) == {"real_hands held out", "provided VAE_hands", "provided GAN_hands", "zoo vae blurry"}
     assert trial.value == pytest.approx(np.mean(list(per_source.values())))
-    assert {REAL, VAE_LABEL, GAN_LABEL} == set(sources.assemble(2).train.labels.tolist())
+    assert {REAL, VAE_LABEL, GAN_LABEL} == set(sources.assemble(ClassifierConfig()).train.labels.tolist())
