@@ -8,6 +8,7 @@ can fool it, but it cannot see fine detail either: it sits at its floor for ever
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -15,11 +16,11 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model
-from .classifier import HandClassifier
+from .classifier import ClassifierConfig, HandClassifier
 from .data import REAL_HANDS, generator_split, load_folder
 from .detection import provided_examples
 from .metrics import PixelPCA, copy_share, frechet_distance, kernel_distance, precision_recall
-from .realism import TWO_SAMPLE_SIZE, fool_rate, train_judge, two_sample_test
+from .realism import TWO_SAMPLE_CONFIG, TWO_SAMPLE_SIZE, fool_rate, train_judge, two_sample_test
 from .sample import as_jpeg_files, generate
 
 BLACK_LEVEL = 10  # a pixel below this grey level counts as background
@@ -64,10 +65,13 @@ class Yardstick:
     """
 
     def __init__(self, train: torch.Tensor, holdout: torch.Tensor, judge: HandClassifier | None = None,
-                 two_sample: bool = True, seed: int = 0):
-        self.holdout, self.judge, self.two_sample = holdout, judge, two_sample
+                 two_sample: bool = True, size: int = TWO_SAMPLE_SIZE,
+                 two_sample_config: ClassifierConfig = TWO_SAMPLE_CONFIG, seed: int = 0):
+        """`size`: most images a side of a two-sample test (a quick mode may shrink it and `two_sample_config`)."""
+        self.holdout, self.judge, self.two_sample, self.size = holdout, judge, two_sample, size
+        self.two_sample_config = two_sample_config
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-        half = min(TWO_SAMPLE_SIZE, len(train) // 2)
+        half = min(size, len(train) // 2)
         self.real_draw, self.other_real_draw = train[order[:half]], train[order[half:2 * half]]
         self.pixels = PixelStatistics(train.numpy(), holdout.numpy())
 
@@ -77,36 +81,40 @@ class Yardstick:
         if self.judge is not None:
             row.update(fool_rate(self.judge, images))
         if self.two_sample:
-            row.update(two_sample_test(images, self.real_draw))
+            row.update(two_sample_test(images[:self.size], self.real_draw, self.two_sample_config))
         row.update(self.pixels.row(images.numpy()))
         return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
 
-    def floor(self, size: int = TWO_SAMPLE_SIZE) -> dict[str, float | str]:
+    def floor(self, size: int | None = None) -> dict[str, float | str]:
         """What real hands score: the judge on held-out hands, two draws of training hands against each other."""
         row: dict[str, float | str] = {"set": REAL_FLOOR, "n": len(self.holdout)}
         if self.judge is not None:
             row.update(fool_rate(self.judge, self.holdout))
         if self.two_sample:
-            row.update(two_sample_test(self.other_real_draw[:size], self.real_draw))
+            row.update(two_sample_test(self.other_real_draw[:size or self.size], self.real_draw,
+                                       self.two_sample_config))
         row.update(self.pixels.row(self.pixels.floor))
         return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
 
     def table(self, sets: dict[str, torch.Tensor]) -> list[dict[str, float | str]]:
         """One row per set, then the real floor (its two-sample test at the largest set's size)."""
         rows = [self.row(name, images) for name, images in sets.items()]
-        return rows + [self.floor(max(min(len(images), TWO_SAMPLE_SIZE) for images in sets.values()))]
+        return rows + [self.floor(max(min(len(images), self.size) for images in sets.values()))]
 
 
 REAL_FLOOR = "real hands (floor)"
 
 
 def build_yardstick(real: str | os.PathLike | None = None, judge_folder: str | os.PathLike = "checkpoints",
-                    two_sample: bool = True, progress: bool = True) -> Yardstick:
+                    two_sample: bool = True, quick: bool = False, progress: bool = True) -> Yardstick:
     """The yardstick on the generators' split of the real hands, with the judge from `judge_folder` (trained there
-    first if its data or config changed)."""
+    first if its data or config changed). Quick mode (a smoke run): two-sample tests of 100 images, one epoch."""
     train, holdout = generator_split(load_folder(REAL_HANDS, real))
     judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), judge_folder,
                            progress=progress)
+    if quick:
+        return Yardstick(train.images, holdout.images, judge, two_sample, size=100,
+                         two_sample_config=dataclasses.replace(TWO_SAMPLE_CONFIG, epochs=1, batch_size=32))
     return Yardstick(train.images, holdout.images, judge, two_sample)
 
 

@@ -31,20 +31,20 @@ class GANConfig:
     latent_dim: int = 64            # size of z
     width: int = 32                 # base channel count of the generator (and of the DCGAN discriminator)
     upsample: str = "transposed"    # generator upsampling: "transposed" convs or "nearest" then a 3x3 conv
-    discriminator: str = "dcgan"    # "dcgan" (3 strided convs) or "deep" (a 3x3 conv before each strided one)
-    discriminator_width: int = 32   # base channel count of the deep discriminator
+    discriminator: str = "deep"     # "dcgan" (3 strided convs) or "deep" (a 3x3 conv before each strided one)
+    discriminator_width: int = 16   # base channel count of the deep discriminator
     r1_gamma: float = 0.0           # R1 penalty on real hands' gradient (lazy, every 4 steps); 0 disables
     loss: str = "nonsaturating"     # "hinge" or "nonsaturating"
     spectral_norm: bool = True      # spectral normalisation in the discriminator
     augment: bool = False           # DiffAugment on discriminator inputs (slower to converge at our budget)
     ema_decay: float = 0.999        # generator weight averaging; 0 disables
-    mixed_precision: bool = False   # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
+    mixed_precision: bool = True    # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
     lr_generator: float = 7.3e-4    # G learns ~6x faster than D: with spectral norm, D needs no head start
     lr_discriminator: float = 1.1e-4
     beta1: float = 0.0              # Adam betas; beta1 = 0 suits spectrally normalised GANs
     beta2: float = 0.99
     batch_size: int = 64
-    epochs: int = 30
+    epochs: int = 250
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -28,3 +28,12 @@ def read_rows(path: str | os.PathLike, **where) -> list[dict]:
     """The rows of a JSON-lines file whose fields equal every `where` value, in the order written."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return [row for row in rows if all(row.get(key) == value for key, value in where.items())]
+
+
+def with_clean_minutes(curves: list[dict], speeds: list[dict], threads: int = 2) -> list[dict]:
+    """Curve rows with `cpu_minutes`: their images seen over their recipe's training speed, timed alone at `threads`
+    (`python -m handgen.bench --recipes ...`); runs that shared the cores compare fairly. Rows of a recipe without
+    a timing are left out."""
+    speed = {(row["family"], row["recipe"]): row["images_per_second"] for row in speeds if row["threads"] == threads}
+    return [{**row, "cpu_minutes": row["images_seen"] / speed[(row["family"], row["recipe"])] / 60}
+            for row in curves if (row["family"], row["recipe"]) in speed]

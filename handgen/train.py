@@ -141,7 +141,8 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
 
     def step(images: torch.Tensor, _labels: Any, _step: int) -> dict[str, torch.Tensor]:
         reconstruction, mean, logvar = model(images)
-        losses = vae_loss(images, reconstruction, mean, logvar, config.kl_weight, config.likelihood)
+        losses = vae_loss(images, reconstruction, mean.float(), logvar.float(), config.kl_weight, config.likelihood,
+                          kl=model.kl(mean.float(), logvar.float()))
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()

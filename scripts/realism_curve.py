@@ -25,7 +25,9 @@ from handgen.data import REAL_HANDS, to_float, to_uint8
 from handgen.detection import provided_examples
 from handgen.evaluation import PixelStatistics
 from handgen.families import FAMILIES, GENERATOR_FAMILIES
+from handgen.metrics import copy_share
 from handgen.realism import fool_rate, train_judge, two_sample_test
+from handgen.results import append_rows
 from handgen.sample import as_jpeg_files, generate
 from handgen.train import train_generator
 
@@ -59,6 +61,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--two-sample-at", type=int, nargs="*", default=[], help="epochs that get the two-sample test")
+    parser.add_argument("--train-size", type=int, help="train on this many of the training hands (a seeded draw)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--runs", default="runs/curves")
     parser.add_argument("--out", default="results/realism_curves.jsonl")
@@ -72,6 +75,9 @@ def main() -> None:
     judge, _ = train_judge(train_set.images, holdout.images, provided_examples(warn=False), progress=False)
     pixels = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
     real_draw = train_set.images[torch.randperm(len(train_set), generator=torch.Generator().manual_seed(1))]
+    training = train_set.images
+    if args.train_size:  # the judge, the two-sample test and the copy check still see every training hand
+        training = training[torch.randperm(len(training), generator=torch.Generator().manual_seed(2))[:args.train_size]]
     checkpoint = Path(args.runs) / f"{args.family}-{args.name.replace(' ', '_')}.pt"
     model = family.model(config)
     past = read_checkpoint(checkpoint)["history"] if checkpoint.is_file() else []
@@ -84,12 +90,14 @@ def main() -> None:
             return
         started = time.perf_counter()
         if isinstance(model, VAE) and not last:  # the last epoch fits the mixture during training
-            model.fit_prior(train_set.images, seed=config.seed)
+            model.fit_prior(training, seed=config.seed)
         samples = as_jpeg_files(generate(model, 2000, seed=1))
         row = {"family": args.family, "recipe": args.name, "epoch": epoch + 1,
-               "images_seen": (epoch + 1) * (len(train_set) // config.batch_size) * config.batch_size,
+               "train_size": len(training),
+               "images_seen": (epoch + 1) * (len(training) // config.batch_size) * config.batch_size,
                "train_minutes": seconds[0] / 60, "threads": args.threads, **fool_rate(judge, samples[:1000]),
-               **pixels.distances(samples[:500].numpy())}
+               **pixels.distances(samples[:500].numpy()),
+               "copy_share": copy_share(samples[:250].numpy(), training.numpy(), holdout.images[:250].numpy())}
         if isinstance(model, VAE):  # the ceiling of any latent sampler: decoded posterior means of held-out hands
             row["fool_rate_reconstruction"] = fool_rate(judge, as_jpeg_files(reconstruct(model, holdout.images)))[
                 "fool_rate"]
@@ -100,11 +108,10 @@ def main() -> None:
             row.update(two_sample_test(samples, real_draw))
         row.update({"eval_seconds": time.perf_counter() - started, "config": dataclasses.asdict(config)})
         print(json.dumps(row), flush=True)
-        with open(args.out, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        append_rows([row], args.out)
         model.train()
 
-    train_generator(model, train_set.images, config, checkpoint=checkpoint, callbacks=[score], progress=False)
+    train_generator(model, training, config, checkpoint=checkpoint, callbacks=[score], progress=False)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from conftest import synthetic_hands
 
 from handgen.classifier import ClassifierConfig
 from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
+from handgen.evaluation import Yardstick
 from handgen.metrics import wilson_interval
 from handgen.realism import blurred, fool_rate, judge_key, judge_training_set, train_judge, two_sample_test
+from handgen.results import with_clean_minutes
 
 TINY = ClassifierConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0),
                         generated_fakes=False, provided_repeats=2)
@@ -117,3 +119,21 @@ def test_blur_keeps_shape_and_type_and_smooths():
     assert np.abs(np.diff(smooth.numpy().astype(int), axis=-1)).mean() < np.abs(np.diff(images.numpy().astype(int),
                                                                                          axis=-1)).mean()
 
+
+
+def test_yardstick_rows_put_worse_sets_above_the_real_floor(judge):
+    train, holdout = hands(400, 21), hands(120, 22)
+    yardstick = Yardstick(train, holdout, judge, size=100, two_sample_config=dataclasses.replace(TINY, epochs=15))
+    rows = yardstick.table({"blurred": blurred(hands(100, 23), 1.5), "fresh": hands(100, 24)})
+    blurred_row, fresh_row, floor = rows
+    assert floor["set"] == "real hands (floor)" and floor["two_sample_n"] == 200
+    assert blurred_row["fool_rate"] < fresh_row["fool_rate"]
+    assert blurred_row["two_sample_accuracy"] > max(fresh_row["two_sample_accuracy"], floor["two_sample_accuracy"])
+    assert {"fid_pix", "kid_pix_x1000", "copy_share", "black_share"} <= set(fresh_row)
+
+
+def test_curves_get_clean_minutes_from_their_recipe_speed():
+    curves = [{"family": "gan", "recipe": "a", "images_seen": 6000}, {"family": "gan", "recipe": "b", "images_seen": 1}]
+    speeds = [{"family": "gan", "recipe": "a", "threads": 2, "images_per_second": 100.0},
+              {"family": "gan", "recipe": "a", "threads": 1, "images_per_second": 50.0}]
+    assert with_clean_minutes(curves, speeds) == [{**curves[0], "cpu_minutes": 1.0}]

@@ -1,0 +1,64 @@
+"""How a trained VAE should draw its codes: the fitted mixture's size, what it is fitted to, and its temperature.
+
+The decoder is left as trained; for each variant the mixture is refitted to the training hands' codes and 1000
+samples are scored by the judge (fool rate) and against memorisation (copy share of 250). Also the ceiling of any
+code sampler: the decoded posterior means of the held-out hands. Appends to results/vae_sampling.jsonl.
+
+    python scripts/vae_sampling.py runs/curves/vae-baseline_bf16.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+
+import torch
+
+from handgen import VAE, generator_split, load_folder
+from handgen.checkpoint import load_model
+from handgen.data import REAL_HANDS, to_float, to_uint8
+from handgen.detection import provided_examples
+from handgen.evaluation import format_table
+from handgen.metrics import copy_share
+from handgen.realism import fool_rate, train_judge
+from handgen.results import append_rows
+from handgen.sample import as_jpeg_files, generate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("--components", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--fits", nargs="+", default=["means", "samples"])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 1.2])
+    parser.add_argument("--out", default="results/vae_sampling.jsonl")
+    args = parser.parse_args()
+    trained, config = load_model(args.checkpoint)
+    train, holdout = generator_split(load_folder(REAL_HANDS))
+    judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), progress=False)
+    with torch.no_grad():
+        ceiling = to_uint8(trained.generate(trained.encode(to_float(holdout.images))[0]))
+    rows = [{"variant": "decoded posterior means of held-out hands (the ceiling)",
+             **fool_rate(judge, as_jpeg_files(ceiling))}]
+    weights = {key: value for key, value in trained.state_dict().items() if not key.startswith("prior.")}
+    for components, fit, temperature in itertools.product(args.components, args.fits, args.temperatures):
+        variant = dataclasses.replace(config, prior_components=components, prior_fit=fit,
+                                      prior_temperature=temperature)
+        vae = VAE(variant)
+        vae.load_state_dict(weights, strict=False)
+        vae.fit_prior(train.images, seed=variant.seed)
+        samples = as_jpeg_files(generate(vae, 1000, seed=1))
+        rows.append({"variant": f"{components} components, fitted to posterior {fit}, temperature {temperature}",
+                     **fool_rate(judge, samples),
+                     "copy_share": copy_share(samples[:250].numpy(), train.images.numpy(),
+                                              holdout.images[:250].numpy())})
+    for row in rows:
+        row.update({"checkpoint": args.checkpoint, "epochs": config.epochs})
+    print(format_table([{key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
+                        for row in rows]))
+    append_rows(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()
