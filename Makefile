@@ -2,7 +2,7 @@
 PYTHON ?= python3
 RUNS ?= runs
 
-.PHONY: install run test lint generators samples detector csv evaluate tune bench crossval
+.PHONY: install run test lint generators samples detector csv evaluate tune bench crossval curves
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
@@ -30,8 +30,8 @@ run: install
 test: install
 	$(PYTHON) -m pytest
 
-evaluate:
-	$(PYTHON) -m handgen evaluate VAE_hands GAN_hands
+evaluate:  # the judge's fool rate, the two-sample test and pixel figures of the deliverables (about 10 min)
+	$(PYTHON) -m handgen evaluate VAE_hands GAN_hands checkpoints/vae.pt checkpoints/gan.pt --json results/quality.jsonl
 
 tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by side on 2 cores; they resume)
 	$(PYTHON) -m handgen tune vae
@@ -40,8 +40,13 @@ tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by si
 
 crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (two folds side by side: ~17 min a pair, 4 pairs)
 	for scheme in "seen models" "unseen models"; do for pair in "0 1" "2 3"; do \
-		for fold in $$pair; do $(PYTHON) scripts/cross_validate_detector.py --fold $$fold --scheme "$$scheme" --threads 1 & done; \
+		for fold in $$pair; do $(PYTHON) -m handgen crossval --fold $$fold --scheme "$$scheme" --threads 1 & done; \
 		wait; done; done
+
+curves:  # the realism curves of the final recipes behind GenAI Models.ipynb (about 45 min on 2 cores), then their timing
+	$(PYTHON) scripts/realism_curve.py gan --name final --epochs 250 --every 10 --two-sample-at 100 150 200 250
+	$(PYTHON) scripts/realism_curve.py vae --name final --epochs 150 --every 15 --two-sample-at 150
+	$(PYTHON) -m handgen.bench --recipes results/realism_curves.jsonl --threads 2
 
 bench:
 	$(PYTHON) -m handgen.bench --json results/bench.jsonl

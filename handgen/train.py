@@ -23,22 +23,12 @@ from tqdm.auto import tqdm
 from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
 from .classifier import LABELS, ClassifierConfig, HandClassifier, predict_proba
 from .data import random_translate, to_float
-from .gan import (
-    GAN,
-    GANConfig,
-    diff_augment,
-    discriminator_loss,
-    generator_loss,
-    r1_penalty,
-    recalibrate_batchnorm,
-    update_ema,
-)
+from .gan import GAN, GANConfig, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
 from .metrics import confusion_matrix, per_class_recall
 from .runtime import mixed_precision, pick_device, seed_everything
 from .vae import VAE, VAEConfig, vae_loss
 
 History = list[dict[str, float]]
-R1_EVERY = 4  # GAN steps between R1 penalties (lazy regularisation, StyleGAN2)
 Callback = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's logs)
 Step = Callable[[torch.Tensor, torch.Tensor | None, int], dict[str, torch.Tensor]]
 
@@ -141,8 +131,7 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
 
     def step(images: torch.Tensor, _labels: Any, _step: int) -> dict[str, torch.Tensor]:
         reconstruction, mean, logvar = model(images)
-        losses = vae_loss(images, reconstruction, mean.float(), logvar.float(), config.kl_weight, config.likelihood,
-                          kl=model.kl(mean.float(), logvar.float()))
+        losses = vae_loss(images, reconstruction, mean, logvar, config.kl_weight)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         optimizer.step()
@@ -162,21 +151,17 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
     betas = (config.beta1, config.beta2)
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=config.lr_discriminator, betas=betas)
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=config.lr_generator, betas=betas)
-    augment = diff_augment if config.augment else (lambda batch: batch)
 
     def step(real: torch.Tensor, _labels: Any, step_number: int) -> dict[str, torch.Tensor]:
         noise = torch.randn(2, real.shape[0], config.latent_dim, device=real.device)
         # update D: real hands up, generated hands down
         fake = gan.generator(noise[0])
-        loss_d = discriminator_loss(gan.discriminator(augment(real)),
-                                    gan.discriminator(augment(fake.detach())), config.loss)
-        if config.r1_gamma > 0 and step_number % R1_EVERY == 0:  # lazy: scaled up, applied every R1_EVERY steps
-            loss_d = loss_d + 0.5 * config.r1_gamma * R1_EVERY * r1_penalty(gan.discriminator, augment(real))
+        loss_d = discriminator_loss(gan.discriminator(real), gan.discriminator(fake.detach()), config.loss)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
         # update G: make D score fresh samples as real
-        fake_scores = gan.discriminator(augment(gan.generator(noise[1])))
+        fake_scores = gan.discriminator(gan.generator(noise[1]))
         loss_g = generator_loss(fake_scores, config.loss)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

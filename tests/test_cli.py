@@ -22,6 +22,20 @@ def test_help_lists_commands_and_config_flags():
     assert sub.returncode == 0 and "--latent-dim" in sub.stdout and "--no-spectral-norm" in sub.stdout
 
 
+def test_crossval_and_train_classifier_take_the_data_recipe_from_config_flags(capsys):
+    helps = {}
+    for command in ("crossval", "train-classifier"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = capsys.readouterr().out
+        assert all(flag in helps[command] for flag in ("--provided-repeats", "--no-generated-fakes", "--zoo-cache"))
+    assert "--validation-fold" in helps["train-classifier"]
+    assert "--validation-fold" not in helps["crossval"]  # a cross-validation run names its fold with --fold
+    with pytest.raises(SystemExit) as exit_info:
+        main(["crossval", "--fold", "4"])
+    assert exit_info.value.code == 2
+
+
 def test_bad_flag_exits_2_with_a_message(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train-vae", "--latent-dim", "many"])

@@ -41,6 +41,14 @@ def test_a_decompression_bomb_is_refused_unread(tmp_path):
         decode_image(path)
 
 
+def test_pillows_own_bomb_error_is_a_skip_too(tmp_path, monkeypatch):
+    path = tmp_path / "wide.png"
+    Image.new("L", (300, 300)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses at open beyond twice its limit
+    with pytest.raises(ValueError, match="too large"):
+        decode_image(path)
+
+
 def test_sixteen_bit_grayscale_is_scaled_not_clipped_to_white(tmp_path):
     values = (synthetic_hands(1)[0].astype(np.uint16) * 257)  # the same picture on the 16-bit scale
     path = tmp_path / "deep.png"

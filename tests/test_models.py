@@ -1,8 +1,10 @@
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from handgen.gan import GAN, Discriminator, GANConfig, Generator, diff_augment, discriminator_loss, generator_loss
-from handgen.vae import VAE, VAEConfig, vae_loss
+from handgen.gan import GAN, Discriminator, GANConfig, Generator, discriminator_loss, generator_loss
+from handgen.runtime import fast_bfloat16, mixed_precision
+from handgen.vae import VAE, LatentMixture, VAEConfig, vae_loss
 
 SMALL_VAE = VAEConfig(latent_dim=8, width=8, batch_size=16, epochs=1)
 SMALL_GAN = GANConfig(latent_dim=16, width=8, batch_size=16, epochs=1)
@@ -47,15 +49,50 @@ def test_unknown_gan_loss_is_rejected():
         generator_loss(torch.zeros(2), "wasserstein")
 
 
-def test_diff_augment_keeps_shape_and_gradient():
+@pytest.mark.parametrize("kind", ["dcgan", "deep"])
+def test_both_discriminators_score_each_image_and_pass_gradients(kind):
+    discriminator = Discriminator(GANConfig(discriminator=kind, width=8, discriminator_width=8))
     x = torch.rand(6, 1, 32, 32, requires_grad=True)
-    out = diff_augment(x)
-    assert out.shape == x.shape
-    out.sum().backward()
+    scores = discriminator(x)
+    assert scores.shape == (6,) and scores.dtype == torch.float32
+    scores.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_an_unknown_discriminator_is_rejected():
+    with pytest.raises(ValueError, match="unknown discriminator 'resnet'"):
+        Discriminator(GANConfig(discriminator="resnet"))
+
+
+def flops_of_one_image(model: torch.nn.Module) -> int:
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 1, 32, 32))
+    return counter.get_total_flops()
+
+
+def test_the_deep_discriminator_does_more_work_per_image_than_dcgans():
+    deep, dcgan = Discriminator(GANConfig(discriminator_width=16)), Discriminator(GANConfig(discriminator="dcgan"))
+    assert flops_of_one_image(deep) > 2 * flops_of_one_image(dcgan)
 
 
 def test_generator_sizes_follow_config():
     small, large = Generator(GANConfig(width=8)), Generator(GANConfig(width=16))
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(large) > 2 * count(small)
+
+
+def test_mixture_temperature_scales_the_spread_around_the_components():
+    mixture = LatentMixture(components=2, latent_dim=3)
+    codes = torch.cat([torch.randn(300, 3) * 0.5 + 4, torch.randn(300, 3) * 0.5 - 4])
+    mixture.fit(codes, seed=0)
+    at_means = mixture.sample(50, torch.Generator().manual_seed(0), temperature=0.0)
+    assert all(any(torch.allclose(code, mean) for mean in mixture.means) for code in at_means)
+    spread = lambda t: (mixture.sample(4000, torch.Generator().manual_seed(1), t).abs() - 4).std()  # noqa: E731
+    assert spread(2.0) == pytest.approx(2 * spread(1.0), rel=0.15)
+
+
+def test_mixed_precision_is_off_unless_asked_and_supported():
+    with mixed_precision(torch.device("cpu"), enabled=False):
+        assert not torch.is_autocast_cpu_enabled()
+    with mixed_precision(torch.device("cpu"), enabled=True):
+        assert torch.is_autocast_cpu_enabled() == fast_bfloat16(torch.device("cpu"))
