@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import resource
 import statistics
 import subprocess
@@ -37,10 +36,8 @@ from .checkpoint import load_model
 from .classifier import ClassifierConfig, HandClassifier, predict_proba
 from .data import REAL_HANDS, decode_image, find_folder, list_image_files, load_folder, to_float
 from .evaluation import format_table
-from .families import FAMILIES
 from .gan import GAN, GANConfig
-from .results import append_rows, read_rows
-from .runtime import mixed_precision
+from .results import append_rows
 from .sample import sample_to_folder
 from .train import Task, _train_one_epoch, classifier_task, gan_task, vae_task
 from .vae import VAE, VAEConfig
@@ -224,35 +221,6 @@ def data_path_rows(repeats: int, classifier_checkpoint: str, generator_checkpoin
     return [{"task": row["task"], "seconds": round(row["seconds"], 3)} for row in rows]
 
 
-def recipe_speed_rows(curves: str | Path, repeats: int) -> list[dict]:
-    """Training images per second of each generator recipe in a realism-curves file, at this thread count, timed
-    in alternation: the clean time axis for curves that were run side by side."""
-    recipes = {}
-    for row in read_rows(curves):
-        recipes[(row["family"], row["recipe"])] = row["config"]
-    tasks = {key: make_task(key[0], config) for key, config in recipes.items()}
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in tasks}
-    for _ in range(repeats):
-        for key, (task, batch) in tasks.items():
-            times[key].append(median_seconds(lambda: _step_as_in_training(task, batch), 3, warmup=1))  # noqa: B023
-    return [{"family": family, "recipe": recipe, "threads": torch.get_num_threads(),
-             "images_per_second": round(tasks[(family, recipe)][1].shape[0] / statistics.median(seconds), 1)}
-            for (family, recipe), seconds in times.items()]
-
-
-def _step_as_in_training(task: Task, batch: torch.Tensor) -> None:
-    with mixed_precision(batch.device, task.mixed_precision):
-        task.step(batch, None, 10)
-
-
-def make_task(family: str, settings: dict) -> tuple[Task, torch.Tensor]:
-    """A fresh training task of a generator recipe (its config's fields) and one batch for its step."""
-    config = FAMILIES[family].config(**settings)
-    model = FAMILIES[family].model(config)
-    task = vae_task(model, config, "cpu") if family == "vae" else gan_task(model, config, "cpu")
-    return task, torch.rand(config.batch_size, 1, 32, 32) * 2 - 1
-
-
 def make_run_row() -> dict:
     """Wall time and peak resident memory of `make run` (the largest of its processes; they run one by one)."""
     started = time.perf_counter()
@@ -271,18 +239,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default="checkpoints/gan.pt")
     parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
-    parser.add_argument("--recipes", help="only time the training step of each recipe in this realism-curves file")
-    parser.add_argument("--recipes-json", default="results/recipe_speed.jsonl", help="where --recipes rows go")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     np.seterr(all="ignore")
     real = load_folder(REAL_HANDS, warn=False)
-    if args.recipes:
-        rows = recipe_speed_rows(args.recipes, args.repeats)
-        print(format_table(rows))
-        append_rows(rows, args.recipes_json)
-        return
     files = [find_folder(REAL_HANDS) / name for name in real.names]
     assert files == list_image_files(find_folder(REAL_HANDS))[:len(files)], "every real hand decodes"
     ceiling = ceiling_gflops(args.repeats)
@@ -302,8 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         result["make_run"] = make_run_row()
         print(format_table([result["make_run"]]))
     if args.json:
-        with open(args.json, "a") as handle:
-            handle.write(json.dumps(result) + "\n")
+        append_rows([result], args.json)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,7 @@ def read_rows(path: str | os.PathLike, **where) -> list[dict]:
     return [row for row in rows if all(row.get(key) == value for key, value in where.items())]
 
 
-def with_clean_minutes(curves: list[dict], speeds: list[dict], threads: int = 2) -> list[dict]:
-    """Curve rows with `cpu_minutes`: their images seen over their recipe's training speed, timed alone at `threads`
-    (`python -m handgen.bench --recipes ...`); runs that shared the cores compare fairly. Rows of a recipe without
-    a timing are left out."""
-    speed = {(row["family"], row["recipe"]): row["images_per_second"] for row in speeds if row["threads"] == threads}
-    return [{**row, "cpu_minutes": row["images_seen"] / speed[(row["family"], row["recipe"])] / 60}
-            for row in curves if (row["family"], row["recipe"]) in speed]
+def with_cpu_minutes(curves: list[dict]) -> list[dict]:
+    """Curve rows with `cpu_minutes`: their training's wall minutes times the threads it ran on, the cost a run
+    would have on one core (curves run side by side, one thread each, compare with a two-thread run)."""
+    return [{**row, "cpu_minutes": row["train_minutes"] * row["threads"]} for row in curves]

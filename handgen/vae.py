@@ -16,6 +16,7 @@ judge far more often than samples do, so how codes are drawn matters as much as 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -89,15 +90,21 @@ class LatentMixture(nn.Module):
         self.register_buffer("scale_tril", torch.eye(latent_dim).repeat(max(components, 1), 1, 1))
 
     def fit(self, latents: torch.Tensor, seed: int = 0) -> None:
-        """Fit to latent codes (N, latent_dim) by EM (scikit-learn)."""
+        """Fit to latent codes (N, latent_dim) by EM (scikit-learn). With fewer codes than components, only N
+        components are fitted (with a warning); the others get weight 0."""
         from sklearn.mixture import GaussianMixture
 
-        mixture = GaussianMixture(len(self.means), covariance_type="full", reg_covar=1e-4, random_state=seed)
+        used = min(len(self.means), len(latents))
+        if used < len(self.means):
+            warnings.warn(f"{len(latents)} training codes for a {len(self.means)}-component mixture: fitting {used} "
+                          f"components", stacklevel=2)
+        mixture = GaussianMixture(used, covariance_type="full", reg_covar=1e-4, random_state=seed)
         mixture.fit(latents.detach().cpu().double().numpy())
         as_tensor = lambda array: torch.as_tensor(array, dtype=torch.float32, device=self.means.device)  # noqa: E731
-        self.log_weights.copy_(as_tensor(mixture.weights_).log())
-        self.means.copy_(as_tensor(mixture.means_))
-        self.scale_tril.copy_(torch.linalg.cholesky(as_tensor(mixture.covariances_)))
+        self.log_weights.fill_(-math.inf)
+        self.log_weights[:used] = as_tensor(mixture.weights_).log()
+        self.means[:used] = as_tensor(mixture.means_)
+        self.scale_tril[:used] = torch.linalg.cholesky(as_tensor(mixture.covariances_))
         self.fitted.fill_(True)
 
     def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:

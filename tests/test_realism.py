@@ -14,7 +14,7 @@ from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
 from handgen.evaluation import Yardstick
 from handgen.metrics import wilson_interval
 from handgen.realism import blurred, fool_rate, judge_key, judge_training_set, train_judge, two_sample_test
-from handgen.results import with_clean_minutes
+from handgen.results import with_cpu_minutes
 
 TINY = ClassifierConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0),
                         generated_fakes=False, provided_repeats=2)
@@ -132,8 +132,16 @@ def test_yardstick_rows_put_worse_sets_above_the_real_floor(judge):
     assert {"fid_pix", "kid_pix_x1000", "copy_share", "black_share"} <= set(fresh_row)
 
 
-def test_curves_get_clean_minutes_from_their_recipe_speed():
-    curves = [{"family": "gan", "recipe": "a", "images_seen": 6000}, {"family": "gan", "recipe": "b", "images_seen": 1}]
-    speeds = [{"family": "gan", "recipe": "a", "threads": 2, "images_per_second": 100.0},
-              {"family": "gan", "recipe": "a", "threads": 1, "images_per_second": 50.0}]
-    assert with_clean_minutes(curves, speeds) == [{**curves[0], "cpu_minutes": 1.0}]
+def test_sets_too_small_for_the_two_sample_test_get_the_judge_only(judge):
+    yardstick = Yardstick(hands(400, 21), hands(120, 22), judge, size=100,
+                          two_sample_config=dataclasses.replace(TINY, epochs=1))
+    small_row, floor = yardstick.table({"small": hands(99, 24)})
+    assert "fool_rate" in small_row and "two_sample_accuracy" not in small_row
+    assert "fool_rate" in floor and "two_sample_accuracy" not in floor
+
+
+def test_curve_rows_cost_their_wall_minutes_times_their_threads():
+    curves = [{"recipe": "side by side", "train_minutes": 3.0, "threads": 1},
+              {"recipe": "alone", "train_minutes": 2.0, "threads": 2}]
+    assert [row["cpu_minutes"] for row in with_cpu_minutes(curves)] == [3.0, 4.0]
+    assert with_cpu_minutes(curves)[0]["recipe"] == "side by side"

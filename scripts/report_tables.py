@@ -1,0 +1,115 @@
+"""The Markdown tables of README.md and docs/EXPERIMENTS.md, read from `results/` (nothing is computed here).
+
+    python scripts/report_tables.py glance|yardstick|gan|vae|data
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from handgen.crossval import SCHEMES, read_out_of_fold
+from handgen.evaluation import REAL_FLOOR
+from handgen.results import read_rows, with_cpu_minutes
+
+FULL_DATA = 7500  # the generators' training hands
+
+
+def markdown(rows: list[dict]) -> str:
+    """Rows of equal keys as a Markdown table."""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(str(row[column]) for column in columns) + " |" for row in rows])
+
+
+def interval(row: dict, key: str, low: str, high: str) -> str:
+    """`0.79 (0.74-0.83)`, or an empty cell when the row has no such figure."""
+    if key not in row:
+        return ""
+    return f"{row[key]:.2f} ({row[low]:.2f}-{row[high]:.2f})"
+
+
+def realism_cells(row: dict) -> dict:
+    return {"judge's fool rate (95% CI)": interval(row, "fool_rate", "fool_rate_low", "fool_rate_high"),
+            "two-sample accuracy (95% CI)": interval(row, "two_sample_accuracy", "two_sample_low", "two_sample_high"),
+            "pixel FID": f"{row['fid_pix']:.2f}", "copy share": f"{row['copy_share']:.3f}"}
+
+
+def latest_by_set(path: str) -> list[dict]:
+    """The latest row of each set in a yardstick file, the real floor last."""
+    latest = {row["set"]: row for row in read_rows(path)}
+    return [row for name, row in latest.items() if name != REAL_FLOOR] + [latest[REAL_FLOOR]]
+
+
+def yardstick_table() -> str:
+    return markdown([{"set": row["set"], **realism_cells(row)} for row in latest_by_set("results/yardstick.jsonl")])
+
+
+def glance_table() -> str:
+    quality = {row["set"]: row for row in latest_by_set("results/quality.jsonl")}
+    rows = [{"what": name, **realism_cells(quality[name])} for name in ("VAE_hands/", "GAN_hands/", REAL_FLOOR)]
+    for scheme in SCHEMES:
+        result = read_out_of_fold("results/detector_cv.jsonl", scheme)
+        rows.append({"what": f"detector, {scheme} held out ({len(result.folds)}-fold)",
+                     "judge's fool rate (95% CI)": f"balanced accuracy {result.balanced_accuracy((0, 0, 1.0)):.3f}",
+                     "two-sample accuracy (95% CI)": f"students' fakes {result.summary((0, 0, 1.0))['accuracy']:.3f}",
+                     "pixel FID": "", "copy share": ""})
+    return markdown(rows)
+
+
+def curve_table(family: str) -> str:
+    """The last point of each recipe of a family trained on every training hand, with its latest two-sample test."""
+    rows = [row for row in with_cpu_minutes(read_rows("results/realism_curves.jsonl", family=family))
+            if row.get("train_size", FULL_DATA) == FULL_DATA]
+    last, two_sample = {}, {}
+    for row in rows:
+        last[row["recipe"]] = row
+        if "two_sample_accuracy" in row:
+            two_sample[row["recipe"]] = row
+    table = []
+    for recipe, row in last.items():
+        cells = {"recipe": recipe, "epochs": row["epoch"], "CPU-min": f"{row['cpu_minutes']:.1f}",
+                 "fool rate": f"{row['fool_rate']:.3f}"}
+        if family == "gan":
+            cells["fool rate, raw G"] = f"{row['fool_rate_raw']:.3f}"
+        else:
+            cells["ceiling (decoded held-out)"] = f"{row['fool_rate_reconstruction']:.3f}" \
+                if "fool_rate_reconstruction" in row else ""
+        tested = two_sample.get(recipe)
+        cells["two-sample accuracy"] = f"{tested['two_sample_accuracy']:.3f} at {tested['epoch']}" if tested else ""
+        cells["pixel FID"] = f"{row['fid_pix']:.2f}"
+        table.append(cells)
+    return markdown(table)
+
+
+def data_table() -> str:
+    """GAN realism against the number of training hands at one budget of images seen, and against budget."""
+    rows = with_cpu_minutes(read_rows("results/realism_curves.jsonl", family="gan"))
+    final = [row for row in rows if row["recipe"] == "final"]
+    sized = [row for row in rows if row["recipe"].startswith("final, ")]
+    budget = max(row["images_seen"] for row in sized)
+    table = []
+    for recipe in dict.fromkeys(row["recipe"] for row in sized + final):
+        curve = [row for row in sized + final if row["recipe"] == recipe]
+        at_budget = min(curve, key=lambda row: abs(row["images_seen"] - budget))
+        table.append({"training hands": at_budget["train_size"], "epochs": at_budget["epoch"],
+                      "images seen (k)": round(at_budget["images_seen"] / 1000),
+                      "fool rate": f"{at_budget['fool_rate']:.3f}", "copy share": f"{at_budget['copy_share']:.3f}",
+                      "two-sample accuracy": f"{at_budget['two_sample_accuracy']:.3f}"
+                      if "two_sample_accuracy" in at_budget else ""})
+    return markdown(sorted(table, key=lambda row: row["training hands"]))
+
+
+TABLES: dict[str, Callable[[], str]] = {"glance": glance_table, "yardstick": yardstick_table,
+                                        "gan": lambda: curve_table("gan"), "vae": lambda: curve_table("vae"),
+                                        "data": data_table}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table", choices=TABLES)
+    print(TABLES[parser.parse_args().table]())
+
+
+if __name__ == "__main__":
+    main()
