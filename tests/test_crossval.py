@@ -21,10 +21,10 @@ from handgen.crossval import (
 )
 from handgen.data import load_folder
 from handgen.detection import DetectorSources, LabelledSet, build_detector_data, generator_folds, models_of
-from handgen.families import GAN_LABEL, REAL, VAE_LABEL
+from handgen.families import FAMILIES, GAN_LABEL, REAL, VAE_LABEL
 from handgen.results import append_rows
 from handgen.sample import as_jpeg_files
-from handgen.zoo import ZooMember, cached_zoo_fakes
+from handgen.zoo import DEFAULT_ZOO, ZooMember, cached_zoo_fakes
 from tests.conftest import synthetic_hands, write_jpegs
 
 
@@ -233,3 +233,9 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert len(before.real_folds) == len(sources.real_holdout)     # the held-out real hands are kept too
     # the offsets a model decided with are taken off again (up to the rows' rounding)
     assert torch.allclose(before.probabilities, after.probabilities, atol=2e-3)
+
+
+def test_zoo_members_pin_every_setting_so_new_defaults_leave_the_zoo_alone():
+    for member in DEFAULT_ZOO:
+        fields = {field.name for field in dataclasses.fields(FAMILIES[member.family].config)}
+        assert fields - {"seed", "epochs"} <= set(member.settings), member.name
