@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .data import CHANNELS, check_image_batch, load_folder, to_float
 from .runtime import OutputError, check_config, seeded, writing_to
@@ -89,9 +90,22 @@ class HandClassifier(nn.Module):
         return self.head(self.features(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        views = [images, images.flip(-1)] if self.config.mirror else [images]
-        probabilities = torch.stack([self.logits(view).softmax(dim=1) for view in views])
-        return probabilities.mean(dim=0).log() + self.offsets
+        if not self.config.mirror:
+            return self.logits(images).softmax(dim=1).log() + self.offsets
+        both = self.logits(torch.cat([images, images.flip(-1)])).softmax(dim=1)  # one pass over image and mirror
+        return both.view(2, len(images), -1).mean(dim=0).log() + self.offsets
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """Fold every batch norm that follows a convolution into it, in place, for eval mode only: the same function
+    with one pass over memory fewer per layer."""
+    for block in model.modules():
+        if isinstance(block, nn.Sequential):
+            for index in range(len(block) - 1):
+                if isinstance(block[index], nn.Conv2d) and isinstance(block[index + 1], nn.BatchNorm2d):
+                    block[index] = fuse_conv_bn_eval(block[index], block[index + 1])
+                    block[index + 1] = nn.Identity()
+    return model
 
 
 @torch.inference_mode()
@@ -99,11 +113,11 @@ def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int =
     """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32), as the model decides (softmax of its scores);
     deterministic: eval mode, no random augmentation.
 
-    Runs a channels-last copy of the model on batches of 256: on CPU that is about twice as fast as the
-    default layout and batches of 1024 (`python -m handgen.bench`); the model passed in is left untouched.
+    Runs a copy of the model with its batch norms folded, in channels-last layout, on batches of 256: on CPU each
+    of those is faster (`python -m handgen.bench`); the model passed in is left untouched.
     """
     device = next(model.parameters()).device
-    fast = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    fast = fold_batch_norms(copy.deepcopy(model).eval()).to(memory_format=torch.channels_last)
     chunks = [fast(to_float(chunk.to(device)).contiguous(memory_format=torch.channels_last)).softmax(dim=1).cpu()
               for chunk in images.split(batch_size)]
     return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))

@@ -129,7 +129,7 @@ def run_crossval(args: argparse.Namespace) -> None:
     fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]
     correct = sum(max(range(3), key=row["proba"].__getitem__) == row["label"] for row in fakes) / len(fakes)
     print(f"{args.scheme}, fold {args.fold}: {len(fakes)} provided fakes held out, accuracy {correct:.4f} "
-          f"(before decision offsets), {rows[0]['minutes']} min; rows appended to {args.json}")
+          f"(decision offsets {config.decision_offsets}), {rows[0]['minutes']} min; rows appended to {args.json}")
 
 
 def run_classify(args: argparse.Namespace) -> None:
