@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from .checkpoint import load_model
-from .classifier import ClassifierConfig, HandClassifier, predict_proba
+from .classifier import ClassifierConfig, HandClassifier, fold_batch_norms, predict_proba
 from .data import REAL_HANDS, decode_image, find_folder, list_image_files, load_folder, to_float
 from .evaluation import format_table
 from .gan import GAN, GANConfig
@@ -151,14 +151,18 @@ def training_rows(real: torch.Tensor, files: list[Path], ceiling: float, repeats
 
 
 def inference_layout_rows(model: HandClassifier, images: torch.Tensor, repeats: int) -> list[dict]:
-    """Detector inference over `images` in each memory layout and batch size (what `predict_proba` chose)."""
+    """Detector inference over `images` in each memory layout and batch size, with and without its batch norms
+    folded into the convolutions (what `predict_proba` chose: folded, channels-last, 256)."""
     rows = []
-    for layout in (torch.contiguous_format, torch.channels_last):
-        network = copy.deepcopy(model).eval().to(memory_format=layout)
-        for batch_size in (1024, 256):
-            seconds = median_seconds(lambda: _predict(network, images, batch_size, layout), repeats)  # noqa: B023
-            rows.append({"variant": f"predict, {str(layout).split('.')[-1]}, batch {batch_size}",
-                         "img/s": round(len(images) / seconds)})
+    for folded in (False, True):
+        for layout in (torch.contiguous_format, torch.channels_last):
+            network = copy.deepcopy(model).eval()
+            network = (fold_batch_norms(network) if folded else network).to(memory_format=layout)
+            for batch_size in (1024, 256):
+                seconds = median_seconds(lambda: _predict(network, images, batch_size, layout), repeats)  # noqa: B023
+                rows.append({"variant": f"predict, {str(layout).split('.')[-1]}, batch {batch_size}"
+                                        + (", batch norms folded" if folded else ""),
+                             "img/s": round(len(images) / seconds)})
     return rows
 
 

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 
 import numpy as np
@@ -10,6 +11,7 @@ from handgen.classifier import (
     ClassifierConfig,
     HandClassifier,
     classify_folder,
+    fold_batch_norms,
     predict_proba,
     write_predictions_csv,
 )
@@ -160,3 +162,21 @@ def test_a_detector_resumes_and_reloads_from_its_checkpoint_with_its_data_recipe
     with pytest.raises(CheckpointError, match="provided_repeats"):
         train_classifier(HandClassifier(other_recipe), images, labels, other_recipe,
                          checkpoint=tmp_path / "detector.pt", progress=False)
+
+
+def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores():
+    model = HandClassifier(SMALL)
+    with torch.no_grad():  # batch norms with statistics far from the identity
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.uniform_(0.5, 2)
+    images = torch.from_numpy(synthetic_hands(20)).unsqueeze(1)
+    x = images.float() / 127.5 - 1
+    model.eval()
+    with torch.no_grad():
+        by_view = torch.stack([model.logits(x).softmax(1), model.logits(x.flip(-1)).softmax(1)]).mean(0)
+        expected = by_view.log() + torch.tensor(SMALL.decision_offsets)
+        assert torch.allclose(model(x), expected, atol=1e-5)
+        folded = fold_batch_norms(copy.deepcopy(model))
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        assert torch.allclose(folded(x), expected, atol=1e-5)
+    assert torch.allclose(predict_proba(model, images), expected.softmax(1), atol=1e-5)
