@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from handgen.checkpoint import read_checkpoint
+from handgen.classifier import ClassifierConfig
 from handgen.crossval import SCHEMES, read_out_of_fold
 from handgen.evaluation import REAL_FLOOR
+from handgen.families import GAN_LABEL, REAL
 from handgen.results import read_rows, with_cpu_minutes
 
 FULL_DATA = 7500  # the generators' training hands
@@ -45,16 +48,35 @@ def yardstick_table() -> str:
     return markdown([{"set": row["set"], **realism_cells(row)} for row in latest_by_set("results/yardstick.jsonl")])
 
 
+def training_minutes(checkpoint: str) -> str:
+    """Minutes of training recorded in a checkpoint's history (on the machine that trained it)."""
+    return f"{sum(row['seconds'] for row in read_checkpoint(checkpoint)['history']) / 60:.1f}"
+
+
 def glance_table() -> str:
+    """The deliverables beside the real floor, then the detector's cross-validation, with training times."""
     quality = {row["set"]: row for row in latest_by_set("results/quality.jsonl")}
-    rows = [{"what": name, **realism_cells(quality[name])} for name in ("VAE_hands/", "GAN_hands/", REAL_FLOOR)]
+    sets = {"VAE_hands/ (300)": ("VAE_hands/", "checkpoints/vae.pt"),
+            "VAE, 2000 fresh samples": ("VAE, 2000 fresh samples", None),
+            "GAN_hands/ (300)": ("GAN_hands/", "checkpoints/gan.pt"),
+            "GAN, 2000 fresh samples": ("GAN, 2000 fresh samples", None),
+            "real hands (floor)": (REAL_FLOOR, None)}
+    rows = [{"set": name, **realism_cells(quality[key]),
+             "training, min": training_minutes(checkpoint) if checkpoint else ""}
+            for name, (key, checkpoint) in sets.items()]
+    generators = markdown(rows)
+    detector = []
     for scheme in SCHEMES:
         result = read_out_of_fold("results/detector_cv.jsonl", scheme)
-        rows.append({"what": f"detector, {scheme} held out ({len(result.folds)}-fold)",
-                     "judge's fool rate (95% CI)": f"balanced accuracy {result.balanced_accuracy((0, 0, 1.0)):.3f}",
-                     "two-sample accuracy (95% CI)": f"students' fakes {result.summary((0, 0, 1.0))['accuracy']:.3f}",
-                     "pixel FID": "", "copy share": ""})
-    return markdown(rows)
+        offsets = ClassifierConfig().decision_offsets
+        summary, matrix = result.summary(offsets), result.confusion(offsets)
+        detector.append({"students' fakes held out": f"{scheme} ({len(result.folds)} folds, {summary['images']})",
+                         "fakes right": f"{summary['accuracy']:.3f}",
+                         "real hands right": f"{summary['recall']['real']:.3f}",
+                         "balanced accuracy": f"{result.balanced_accuracy(offsets):.3f}",
+                         "GAN hands called real": int(matrix[GAN_LABEL, REAL]),
+                         "training, min": training_minutes("checkpoints/classifier.pt")})
+    return generators + "\n\n" + markdown(detector)
 
 
 def curve_table(family: str) -> str:
