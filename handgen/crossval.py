@@ -160,6 +160,12 @@ def offset_table(out_of_fold: OutOfFold) -> list[dict]:
     return rows
 
 
+def schemes_in(path: str | os.PathLike) -> list[str]:
+    """The schemes of `SCHEMES` that a file has rows of, in `SCHEMES` order."""
+    present = {row["scheme"] for row in read_rows(path)}
+    return [scheme for scheme in SCHEMES if scheme in present]
+
+
 def recipes_in(path: str | os.PathLike, scheme: str = "seen models") -> list[str]:
     """The recipes of a file's rows of `scheme`, in order of first appearance."""
     return list(dict.fromkeys(row["recipe"] for row in read_rows(path, scheme=scheme)))

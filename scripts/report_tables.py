@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from handgen.checkpoint import read_checkpoint
 from handgen.classifier import ClassifierConfig
-from handgen.crossval import SCHEMES, read_out_of_fold
+from handgen.crossval import read_out_of_fold, schemes_in
 from handgen.evaluation import REAL_FLOOR
 from handgen.families import GAN_LABEL, REAL
 from handgen.results import read_rows, with_cpu_minutes
@@ -66,7 +66,7 @@ def glance_table() -> str:
             for name, (key, checkpoint) in sets.items()]
     generators = markdown(rows)
     detector = []
-    for scheme in SCHEMES:
+    for scheme in schemes_in("results/detector_cv.jsonl"):
         result = read_out_of_fold("results/detector_cv.jsonl", scheme)
         offsets = ClassifierConfig().decision_offsets
         summary, matrix = result.summary(offsets), result.confusion(offsets)

@@ -18,6 +18,7 @@ from handgen.crossval import (
     recipe_table,
     recipes_in,
     run_fold,
+    schemes_in,
 )
 from handgen.data import load_folder
 from handgen.detection import DetectorSources, LabelledSet, build_detector_data, generator_folds, models_of
@@ -226,6 +227,7 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert before.recipe.startswith("width 8, batch_size 32, epochs 1; generated fakes ")
     assert after.recipe == before.recipe
     assert recipes_in(tmp_path / "plain.jsonl") == [before.recipe] and recipes_in(tmp_path / "plain.jsonl", "x") == []
+    assert schemes_in(tmp_path / "plain.jsonl") == ["seen models"]
     ablation = dataclasses.replace(plain, generated_fakes=False)
     append_rows(run_fold(sources, 0, "seen models", ablation), tmp_path / "ablation.jsonl")
     assert "generated_fakes False" in read_out_of_fold(tmp_path / "ablation.jsonl", "seen models",
