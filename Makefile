@@ -2,7 +2,7 @@
 PYTHON ?= python3
 RUNS ?= runs
 
-.PHONY: install run test lint generators samples detector csv evaluate tune bench crossval curves
+.PHONY: install run test lint generators samples detector csv evaluate tune bench crossval curves yardstick tables
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
@@ -43,10 +43,18 @@ crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb
 		for fold in $$pair; do $(PYTHON) -m handgen crossval --fold $$fold --scheme "$$scheme" --threads 1 & done; \
 		wait; done; done
 
-curves:  # the realism curves of the final recipes behind GenAI Models.ipynb (about 45 min on 2 cores), then their timing
+curves:  # the realism curves behind GenAI Models.ipynb and the README's Q2 (hours on 2 cores; each run resumes)
 	$(PYTHON) scripts/realism_curve.py gan --name final --epochs 250 --every 10 --two-sample-at 100 150 200 250
 	$(PYTHON) scripts/realism_curve.py vae --name final --epochs 150 --every 15 --two-sample-at 150
-	$(PYTHON) -m handgen.bench --recipes results/realism_curves.jsonl --threads 2
+	$(PYTHON) scripts/realism_curve.py gan --name "final, 1000 training hands" --train-size 1000 --epochs 312 --every 52 --two-sample-at 312
+	$(PYTHON) scripts/realism_curve.py gan --name "final, 2000 training hands" --train-size 2000 --epochs 150 --every 25
+	$(PYTHON) scripts/realism_curve.py gan --name "final, 4000 training hands" --train-size 4000 --epochs 75 --every 15 --two-sample-at 75
+
+yardstick:  # can the yardstick fail? blurred, collapsed and early sets beside the real floor (results/yardstick.jsonl)
+	$(PYTHON) scripts/yardstick_checks.py
+
+tables:  # the Markdown tables of README.md and docs/EXPERIMENTS.md, from results/
+	for table in glance yardstick gan vae data; do $(PYTHON) scripts/report_tables.py $$table; echo; done
 
 bench:
 	$(PYTHON) -m handgen.bench --json results/bench.jsonl
