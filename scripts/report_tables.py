@@ -1,6 +1,6 @@
 """The Markdown tables of README.md and docs/EXPERIMENTS.md, read from `results/` (nothing is computed here).
 
-    python scripts/report_tables.py glance|yardstick|gan|vae|data
+    python scripts/report_tables.py glance|yardstick|gan|vae|data|fingerprints
 """
 
 from __future__ import annotations
@@ -122,9 +122,45 @@ def data_table() -> str:
     return markdown(sorted(table, key=lambda row: row["training hands"]))
 
 
+def fingerprint_tables() -> str:
+    """Deciding per student model (`scripts/fingerprints.py`): retrieval and the labelled-neighbour vote on the
+    seen-models folds (mean over folds), then grouping and the group vote on held-out models."""
+    rows = read_rows("results/fingerprints.jsonl")
+    votes = list({(row["space"], row["k"], row["weight"], row["fold"]): row for row in rows
+                  if row["experiment"] == "fingerprint vote"}.values())  # a fold's latest run
+    table = []
+    for space, k, weight in dict.fromkeys((row["space"], row["k"], row["weight"]) for row in votes):
+        if weight not in (0.0, 0.25, 0.5, 1.0):
+            continue
+        same = [row for row in votes if (row["space"], row["k"], row["weight"]) == (space, k, weight)]
+        mean = lambda key, same=same: sum(row[key] for row in same) / len(same)  # noqa: E731
+        table.append({"space": space, "folds": len(same), "same model nearest": f"{mean('same_model_nearest'):.3f}",
+                      "k": k, "vote weight": weight, "balanced accuracy": f"{mean('balanced_accuracy'):.4f}",
+                      "real": f"{mean('recall_real'):.3f}", "VAE": f"{mean('recall_VAE'):.3f}",
+                      "GAN": f"{mean('recall_GAN'):.3f}"})
+    grouping = [{"space": row["space"], "held-out split": row["seed"], "models": row["models"],
+                 "images": row["images"], "same model nearest": f"{row['same_model_nearest']:.3f}",
+                 "purity": f"{row['purity']:.3f}", "adjusted Rand": f"{row['adjusted_rand']:.3f}",
+                 "group majority class right": f"{row['group_majority_class_right']:.3f}"}
+                for row in {(row["space"], row["seed"]): row for row in rows
+                            if row["experiment"] == "fingerprint grouping, unseen models"}.values()]
+    split_votes = {(row["grouping"], row["weight"], row.get("seed", 0)): row for row in rows
+                   if row["experiment"] == "group vote, unseen models"}  # a split's latest run
+    group_votes = []
+    for method, weight in dict.fromkeys(key[:2] for key in split_votes):
+        same = [row for key, row in split_votes.items() if key[:2] == (method, weight)]
+        pooled = lambda key, same=same: sum(row[key] * row["images"] for row in same) / sum(  # noqa: E731
+            row["images"] for row in same)
+        group_votes.append({"grouping": method, "weight": weight, "splits": len(same),
+                            "images": sum(row["images"] for row in same), "fakes right": f"{pooled('fakes_right'):.3f}",
+                            "VAE": f"{pooled('recall_VAE'):.3f}", "GAN": f"{pooled('recall_GAN'):.3f}",
+                            "real": f"{same[0]['recall_real']:.3f}"})
+    return "\n\n".join(markdown(part) for part in (table, grouping, group_votes) if part)
+
+
 TABLES: dict[str, Callable[[], str]] = {"glance": glance_table, "yardstick": yardstick_table,
                                         "gan": lambda: curve_table("gan"), "vae": lambda: curve_table("vae"),
-                                        "data": data_table}
+                                        "data": data_table, "fingerprints": fingerprint_tables}
 
 
 def main() -> None:
