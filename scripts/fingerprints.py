@@ -117,8 +117,10 @@ def embed(model: Fingerprint, images: torch.Tensor) -> torch.Tensor:
 
 
 def pixel_vectors(images: torch.Tensor) -> torch.Tensor:
+    """Centred pixels on the unit sphere; a uniform image (centred to zero) gets a tiny constant, not a zero vector,
+    which cosine clustering refuses."""
     flat = to_float(images).flatten(1)
-    return F.normalize(flat - flat.mean(1, keepdim=True), dim=1)
+    return F.normalize(flat - flat.mean(1, keepdim=True) + 1e-6, dim=1)
 
 
 def same_model_rate(queries: torch.Tensor, gallery: torch.Tensor, query_models: list[str],

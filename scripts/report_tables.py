@@ -130,7 +130,7 @@ def fingerprint_tables() -> str:
                   if row["experiment"] == "fingerprint vote"}.values())  # a fold's latest run
     table = []
     for space, k, weight in dict.fromkeys((row["space"], row["k"], row["weight"]) for row in votes):
-        if weight not in (0.0, 0.25, 0.5, 1.0):
+        if weight not in (0.0, 0.5, 1.0):
             continue
         same = [row for row in votes if (row["space"], row["k"], row["weight"]) == (space, k, weight)]
         mean = lambda key, same=same: sum(row[key] for row in same) / len(same)  # noqa: E731
