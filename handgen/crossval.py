@@ -24,7 +24,7 @@ import torch
 
 from .classifier import LABELS, ClassifierConfig, predict_proba
 from .detection import HELD_OUT_REALS, DetectorSources, LabelledSet, image_hashes, provided_examples
-from .families import GAN_LABEL, REAL
+from .families import REAL
 from .metrics import accuracy_by_group, confusion_matrix, per_class_recall
 from .results import read_rows
 from .train import fit_detector
@@ -164,27 +164,6 @@ def schemes_in(path: str | os.PathLike) -> list[str]:
     """The schemes of `SCHEMES` that a file has rows of, in `SCHEMES` order."""
     present = {row["scheme"] for row in read_rows(path)}
     return [scheme for scheme in SCHEMES if scheme in present]
-
-
-def recipes_in(path: str | os.PathLike, scheme: str = "seen models") -> list[str]:
-    """The recipes of a file's rows of `scheme`, in order of first appearance."""
-    return list(dict.fromkeys(row["recipe"] for row in read_rows(path, scheme=scheme)))
-
-
-def recipe_table(out_of_folds: list[OutOfFold], folds, offsets=(0.0, 0.0, 0.0)) -> list[dict]:
-    """One row per recipe run on all of `folds` (with held-out real hands), scored on those folds alone with the
-    same decision `offsets`: the ablations side by side, for `format_table`."""
-    rows = []
-    for out_of_fold in out_of_folds:
-        part = out_of_fold.on_folds(folds)
-        if part.folds != sorted(folds) or not len(part.real_folds):
-            continue
-        summary, matrix = part.summary(offsets), part.confusion(offsets)
-        rows.append({"recipe": part.recipe, "fakes": round(summary["accuracy"], 3),
-                     **{f"recall {name}": round(value, 3) for name, value in summary["recall"].items()},
-                     "balanced accuracy": round(part.balanced_accuracy(offsets), 4),
-                     "GAN called real": int(matrix[GAN_LABEL, REAL])})
-    return rows
 
 
 def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
