@@ -29,11 +29,10 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
-from handgen import generator_split, load_folder
 from handgen.classifier import ClassifierConfig, HandClassifier
 from handgen.crossval import OutOfFold, read_out_of_fold
-from handgen.data import REAL_HANDS, random_translate, to_float
-from handgen.detection import HELD_OUT_REALS, image_hashes, provided_examples
+from handgen.data import random_translate, to_float
+from handgen.detection import HELD_OUT_REALS, image_hashes
 from handgen.evaluation import format_table
 from handgen.families import GAN_LABEL, REAL, VAE_LABEL
 from handgen.results import append_rows, read_rows
@@ -123,10 +122,15 @@ def pixel_vectors(images: torch.Tensor) -> torch.Tensor:
     return F.normalize(flat - flat.mean(1, keepdim=True) + 1e-6, dim=1)
 
 
+def nearest_shares_model(similarity: torch.Tensor, query_models: list[str], gallery_models: list[str]) -> float:
+    """Share of queries (rows) whose most similar gallery image (column) comes from the same model."""
+    nearest = similarity.argmax(1).tolist()
+    return float(np.mean([query_models[i] == gallery_models[j] for i, j in enumerate(nearest)]))
+
+
 def same_model_rate(queries: torch.Tensor, gallery: torch.Tensor, query_models: list[str],
                     gallery_models: list[str]) -> float:
-    nearest = (queries @ gallery.T).argmax(1).tolist()
-    return float(np.mean([query_models[i] == gallery_models[j] for i, j in enumerate(nearest)]))
+    return nearest_shares_model(queries @ gallery.T, query_models, gallery_models)
 
 
 def neighbour_votes(queries: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.Tensor, k: int):
@@ -198,8 +202,7 @@ def cluster_scores(vectors: torch.Tensor, models: list[str], labels: torch.Tenso
 
 
 def leave_one_out_same_model(vectors: torch.Tensor, models: list[str]) -> float:
-    similarity = (vectors @ vectors.T).fill_diagonal_(-2.0)
-    return float(np.mean([models[i] == models[j] for i, j in enumerate(similarity.argmax(1).tolist())]))
+    return nearest_shares_model((vectors @ vectors.T).fill_diagonal_(-2.0), models, models)
 
 
 def group_vote(groups: np.ndarray, scores: torch.Tensor, weight: float) -> torch.Tensor:
@@ -285,27 +288,24 @@ def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3])
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--residual", action="store_true", help="embed the high-frequency residue of each image")
     parser.add_argument("--unseen", action="store_true", help="group held-out student models instead of folds")
     parser.add_argument("--out", default="results/fingerprints.jsonl")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    provided = provided_examples(warn=False)
-    out_of_fold = read_out_of_fold(CV_FILE, "seen models", provided)
-    sources = detector_sources()
-    zoo = sources.generated
-    real_train, real_holdout = generator_split(load_folder(REAL_HANDS))
+    sources = detector_sources()    # real hands split as for the generators, provided fakes, zoo and own samples
+    provided, zoo = sources.provided, sources.generated
     if args.unseen:
         fakes = provided.subset(provided.labels != REAL)
-        rows = run_unseen(fakes, real_train.images, zoo, args.steps, args.seed, args.residual)
+        rows = run_unseen(fakes, sources.real_train, zoo, args.steps, args.seed, args.residual)
         append_rows(rows, args.out)
         for experiment in dict.fromkeys(row["experiment"] for row in rows):
             print(format_table([row for row in rows if row["experiment"] == experiment]))
         return
+    out_of_fold = read_out_of_fold(CV_FILE, "seen models", provided)
     for fold in args.folds:
-        rows = run_fold(fold, out_of_fold, real_train.images, real_holdout.images, zoo, args.steps, args.seed,
+        rows = run_fold(fold, out_of_fold, sources.real_train, sources.real_holdout, zoo, args.steps, args.seed,
                         args.residual)
         append_rows(rows, args.out)
         best = max(rows, key=lambda row: row["balanced_accuracy"])
