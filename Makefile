@@ -54,7 +54,7 @@ yardstick:  # can the yardstick fail? blurred, collapsed and early sets beside t
 	$(PYTHON) scripts/yardstick_checks.py
 
 tables:  # the Markdown tables of README.md and docs/EXPERIMENTS.md, from results/
-	for table in glance yardstick gan vae data; do $(PYTHON) scripts/report_tables.py $$table; echo; done
+	for table in glance yardstick gan vae data fingerprints; do $(PYTHON) scripts/report_tables.py $$table; echo; done
 
 bench:
 	$(PYTHON) -m handgen.bench --json results/bench.jsonl

@@ -16,7 +16,7 @@ from handgen.classifier import (
     write_predictions_csv,
 )
 from handgen.cli import main
-from handgen.data import SkippedFileWarning
+from handgen.data import SkippedFileWarning, to_float
 from handgen.detection import LabelledSet, build_detector_data
 from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.train import train_classifier
@@ -170,7 +170,7 @@ def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores():
         for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
             norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.uniform_(0.5, 2)
     images = torch.from_numpy(synthetic_hands(20)).unsqueeze(1)
-    x = images.float() / 127.5 - 1
+    x = to_float(images)
     model.eval()
     with torch.no_grad():
         by_view = torch.stack([model.logits(x).softmax(1), model.logits(x.flip(-1)).softmax(1)]).mean(0)
