@@ -14,7 +14,11 @@ held-out fakes and the 500 held-out real hands:
 Then (`--unseen`) a quarter of the student models is held out whole, the embedding trained on the rest, and the
 held-out models' images grouped: same-model nearest neighbour, clustering purity and adjusted Rand index.
 
-    python scripts/fingerprints.py [--folds 0 1 2 3] [--steps 800] [--residual] [--unseen]
+`--variants N` adds N cheap generator variants of our own (random widths, losses, latent sizes, learning rates and
+epochs; two snapshots each, each snapshot one more "model"), cached in runs/variants-N.pt. A sixth of them is held
+out of training and grouped at 30 images a model, as test_hands/ would be.
+
+    python scripts/fingerprints.py [--folds 0 1 2 3] [--steps 800] [--residual] [--unseen] [--variants 48]
 """
 
 from __future__ import annotations
@@ -32,11 +36,11 @@ from torch import nn
 from handgen.classifier import ClassifierConfig, HandClassifier
 from handgen.crossval import OutOfFold, read_out_of_fold
 from handgen.data import random_translate, to_float
-from handgen.detection import HELD_OUT_REALS, image_hashes
+from handgen.detection import HELD_OUT_REALS, LabelledSet, image_hashes
 from handgen.evaluation import format_table
 from handgen.families import GAN_LABEL, REAL, VAE_LABEL
 from handgen.results import append_rows, read_rows
-from handgen.zoo import detector_sources
+from handgen.zoo import ZooMember, cached_zoo_fakes, detector_sources, stored_like_the_data
 
 CV_FILE = "results/detector_cv.jsonl"
 # the one recipe whose folds held whole student models out (earlier generators, decided with a GAN offset of 1.0)
@@ -148,6 +152,55 @@ def balanced_accuracy(scores_fake, truth_fake, scores_real) -> tuple[float, dict
     return float(np.mean(list(recall.values()))), recall
 
 
+def variant_members(count: int, seed: int = 0) -> list[ZooMember]:
+    """`count` small generators drawn at random, half VAEs and half GANs, in the ranges students' models span;
+    sampled after two different epochs."""
+    rng = np.random.default_rng(seed)
+    members = []
+    for index in range(count):
+        last = int(rng.integers(3, 9))
+        snapshots = (int(rng.integers(1, last)), last)
+        if index % 2:
+            settings = {"latent_dim": int(rng.choice([32, 64, 100, 128])), "width": int(rng.choice([8, 16, 24])),
+                        "discriminator": str(rng.choice(["dcgan", "deep"])),
+                        "discriminator_width": int(rng.choice([8, 16, 32])),
+                        "loss": str(rng.choice(["hinge", "nonsaturating"])), "spectral_norm": bool(rng.random() < 0.5),
+                        "ema_decay": float(rng.choice([0.0, 0.999])), "lr_generator": float(rng.uniform(1e-4, 6e-4)),
+                        "lr_discriminator": float(rng.uniform(1e-4, 4e-4)), "beta1": float(rng.choice([0.0, 0.5])),
+                        "beta2": 0.999, "batch_size": int(rng.choice([32, 64, 128])), "mixed_precision": False}
+            members.append(ZooMember(f"variant {index} gan", "gan", settings, snapshots))
+        else:
+            settings = {"latent_dim": int(rng.choice([4, 16, 32, 64, 128])), "width": int(rng.choice([8, 16, 32])),
+                        "kl_weight": float(rng.choice([0.25, 0.5, 1.0, 2.0, 4.0])),
+                        "lr": float(rng.uniform(3e-4, 2e-3)), "batch_size": int(rng.choice([32, 64, 128])),
+                        "prior_components": int(rng.choice([0, 10])), "prior_temperature": 1.0,
+                        "mixed_precision": False}
+            members.append(ZooMember(f"variant {index} vae", "vae", settings, snapshots))
+    return members
+
+
+def variant_fakes(count: int, real_train: torch.Tensor) -> LabelledSet:
+    """The variants' samples (JPEG round trip, as all data), 64 a snapshot, trained on 3000 real hands."""
+    members = variant_members(count)
+    generated = cached_zoo_fakes(real_train[:3000], f"runs/variants-{count}.pt", members, samples_per_snapshot=64,
+                                 progress=True)
+    return stored_like_the_data(generated)
+
+
+def split_variants(variants: LabelledSet, held_out_share: float = 1 / 6) -> tuple[LabelledSet, LabelledSet]:
+    """Variants for training, and held-out variants' first 30 images a snapshot (whole members held out)."""
+    member = [" ".join(source.split()[:3]) for source in variants.sources]    # "zoo variant 7 ..." -> member
+    names = list(dict.fromkeys(member))
+    held_out = set(names[:round(held_out_share * len(names))])
+    is_held_out = torch.tensor([m in held_out for m in member])
+    seen_per_source: dict[str, int] = {}
+    keep = []
+    for index, source in enumerate(variants.sources):
+        seen_per_source[source] = seen_per_source.get(source, 0) + 1
+        keep.append(bool(is_held_out[index]) and seen_per_source[source] <= 30)
+    return variants.subset(~is_held_out), variants.subset(torch.tensor(keep))
+
+
 def run_fold(fold: int, out_of_fold: OutOfFold, real_train, real_holdout, zoo, steps: int, seed: int,
              residual: bool) -> list[dict]:
     in_fold = torch.from_numpy(out_of_fold.fake_folds == fold)
@@ -255,7 +308,7 @@ def vote_on_unseen(vectors: torch.Tensor, test, scores: torch.Tensor, real_score
 
 
 def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual: bool,
-               held_out_share: float = 0.25) -> list[dict]:
+               held_out_variants: LabelledSet | None = None, held_out_share: float = 0.25) -> list[dict]:
     """Hold a quarter of the student models out whole; train on the rest; group the held-out models' images."""
     models = sorted(set(provided_fakes.generators))
     rng = np.random.default_rng(seed)
@@ -277,6 +330,13 @@ def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual:
              **cluster_scores(vectors, test.generators, test.labels), "steps": steps, "seed": seed,
              "train_minutes": round(minutes, 2)}
             for space, vectors in spaces.items()]
+    if held_out_variants is not None and len(held_out_variants):
+        vectors = embed(model, held_out_variants.images)
+        rows.append({"experiment": "fingerprint grouping, held-out variants", "space": next(iter(spaces)),
+                     "models": len(set(held_out_variants.sources)), "images": len(held_out_variants),
+                     "same_model_nearest": round(leave_one_out_same_model(vectors, held_out_variants.sources), 4),
+                     **cluster_scores(vectors, held_out_variants.sources, held_out_variants.labels), "steps": steps,
+                     "seed": seed, "train_minutes": round(minutes, 2)})
     probability_of, real_probabilities = unseen_out_of_fold()
     scores = torch.stack([probability_of[digest] for digest in image_hashes(test.images)]).clamp_min(1e-4).log()
     real_scores = real_probabilities.clamp_min(1e-4).log() + UNSEEN_OFFSETS
@@ -292,13 +352,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--residual", action="store_true", help="embed the high-frequency residue of each image")
     parser.add_argument("--unseen", action="store_true", help="group held-out student models instead of folds")
+    parser.add_argument("--variants", type=int, default=0, help="cheap generator variants of our own to add")
+    parser.add_argument("--train-on-variants", action=argparse.BooleanOptionalAction, default=True,
+                        help="train on the variants not held out (off: they only measure the grouping)")
     parser.add_argument("--out", default="results/fingerprints.jsonl")
     args = parser.parse_args()
     sources = detector_sources()    # real hands split as for the generators, provided fakes, zoo and own samples
-    provided, zoo = sources.provided, sources.generated
+    provided, zoo, held_out_variants = sources.provided, sources.generated, None
+    if args.variants:
+        train_variants, held_out_variants = split_variants(variant_fakes(args.variants, sources.real_train))
+        zoo = LabelledSet.concat([zoo, train_variants]) if args.train_on_variants else zoo
     if args.unseen:
         fakes = provided.subset(provided.labels != REAL)
-        rows = run_unseen(fakes, sources.real_train, zoo, args.steps, args.seed, args.residual)
+        rows = run_unseen(fakes, sources.real_train, zoo, args.steps, args.seed, args.residual, held_out_variants)
+        rows = [{**row, "variants": args.variants if args.train_on_variants else 0} for row in rows]
         append_rows(rows, args.out)
         for experiment in dict.fromkeys(row["experiment"] for row in rows):
             print(format_table([row for row in rows if row["experiment"] == experiment]))

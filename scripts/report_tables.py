@@ -138,20 +138,23 @@ def fingerprint_tables() -> str:
                       "k": k, "vote weight": weight, "balanced accuracy": f"{mean('balanced_accuracy'):.4f}",
                       "real": f"{mean('recall_real'):.3f}", "VAE": f"{mean('recall_VAE'):.3f}",
                       "GAN": f"{mean('recall_GAN'):.3f}"})
-    grouping = [{"space": row["space"], "held-out split": row["seed"], "models": row["models"],
-                 "images": row["images"], "same model nearest": f"{row['same_model_nearest']:.3f}",
-                 "purity": f"{row['purity']:.3f}", "adjusted Rand": f"{row['adjusted_rand']:.3f}",
+    grouping = [{"grouped": row["experiment"].removeprefix("fingerprint grouping, "), "space": row["space"],
+                 "variants trained on": row.get("variants", 0), "held-out split": row["seed"],
+                 "models": row["models"], "images": row["images"],
+                 "same model nearest": f"{row['same_model_nearest']:.3f}", "purity": f"{row['purity']:.3f}",
+                 "adjusted Rand": f"{row['adjusted_rand']:.3f}",
                  "group majority class right": f"{row['group_majority_class_right']:.3f}"}
-                for row in {(row["space"], row["seed"]): row for row in rows
-                            if row["experiment"] == "fingerprint grouping, unseen models"}.values()]
-    split_votes = {(row["grouping"], row["weight"], row.get("seed", 0)): row for row in rows
+                for row in {(row["experiment"], row["space"], row.get("variants", 0), row["seed"]): row for row in rows
+                            if row["experiment"].startswith("fingerprint grouping")}.values()]
+    split_votes = {(row["grouping"], row.get("variants", 0), row["weight"], row.get("seed", 0)): row for row in rows
                    if row["experiment"] == "group vote, unseen models"}  # a split's latest run
     group_votes = []
-    for method, weight in dict.fromkeys(key[:2] for key in split_votes):
-        same = [row for key, row in split_votes.items() if key[:2] == (method, weight)]
+    for method, variants, weight in dict.fromkeys(key[:3] for key in split_votes):
+        same = [row for key, row in split_votes.items() if key[:3] == (method, variants, weight)]
         pooled = lambda key, same=same: sum(row[key] * row["images"] for row in same) / sum(  # noqa: E731
             row["images"] for row in same)
-        group_votes.append({"grouping": method, "weight": weight, "splits": len(same),
+        group_votes.append({"grouping": method, "variants trained on": variants, "weight": weight,
+                            "splits": len(same),
                             "images": sum(row["images"] for row in same), "fakes right": f"{pooled('fakes_right'):.3f}",
                             "VAE": f"{pooled('recall_VAE'):.3f}", "GAN": f"{pooled('recall_GAN'):.3f}",
                             "real": f"{same[0]['recall_real']:.3f}"})
