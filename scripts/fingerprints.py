@@ -126,6 +126,26 @@ def pixel_vectors(images: torch.Tensor) -> torch.Tensor:
     return F.normalize(flat - flat.mean(1, keepdim=True) + 1e-6, dim=1)
 
 
+def image_statistics(images: torch.Tensor) -> torch.Tensor:
+    """Hand-made style statistics, standardised over the set and put on the unit sphere: the intensity histogram
+    (16 bins), the radially averaged log power spectrum, gradient and brightness statistics, and the size and
+    2x2-grid phase of the high-frequency residue (transposed-convolution checkerboards)."""
+    x = to_float(images)[:, 0] * 0.5 + 0.5
+    histogram = torch.stack([torch.histc(image, bins=16, min=0, max=1) for image in x]) / x[0].numel()
+    power = torch.fft.fftshift(torch.fft.fft2(x - x.mean((1, 2), keepdim=True)).abs() ** 2, dim=(1, 2))
+    rows, columns = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    radius = torch.hypot(rows - 16.0, columns - 16.0).long().flatten()
+    counts = torch.bincount(radius)[:17]
+    radial = torch.stack([torch.bincount(radius, weights=spectrum.flatten())[:17] for spectrum in power]) / counts
+    dx, dy = (x[:, :, 1:] - x[:, :, :-1]).abs(), (x[:, 1:] - x[:, :-1]).abs()
+    residue = x - (x.roll(1, 1) + x.roll(-1, 1) + x.roll(1, 2) + x.roll(-1, 2)) / 4
+    shape = torch.stack([dx.mean((1, 2)), dy.mean((1, 2)), (dx > 0.1).float().mean((1, 2)), x.mean((1, 2)),
+                         x.std((1, 2)), residue.abs().mean((1, 2)), residue.std((1, 2)),
+                         residue[:, ::2, ::2].abs().mean((1, 2)) - residue[:, 1::2, 1::2].abs().mean((1, 2))], 1)
+    features = torch.cat([histogram, (radial + 1e-6).log(), shape], 1)
+    return F.normalize((features - features.mean(0)) / (features.std(0) + 1e-6), dim=1)
+
+
 def nearest_shares_model(similarity: torch.Tensor, query_models: list[str], gallery_models: list[str]) -> float:
     """Share of queries (rows) whose most similar gallery image (column) comes from the same model."""
     nearest = similarity.argmax(1).tolist()
@@ -282,18 +302,26 @@ def unseen_out_of_fold() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     return fakes, reals
 
 
-def vote_on_unseen(vectors: torch.Tensor, test, scores: torch.Tensor, real_scores: torch.Tensor) -> list[dict]:
-    """The group vote on held-out models' fakes, mixed with held-out real hands; groups from the embedding (as many
-    as there are models) or the true models (the ceiling of a perfect grouping)."""
-    decided_fake = scores.argmax(1) != REAL
-    found = AgglomerativeClustering(n_clusters=len(set(test.generators)), metric="cosine",
+def clusters_of_fakes(vectors: torch.Tensor, decided_fake: torch.Tensor, n_groups: int) -> np.ndarray:
+    """Agglomerative groups (cosine, average linkage) of the images decided fake; each other image alone."""
+    found = AgglomerativeClustering(n_clusters=n_groups, metric="cosine",
                                     linkage="average").fit_predict(vectors[decided_fake].numpy())
-    groups_found = np.full(len(test), -1)
-    groups_found[decided_fake.numpy()] = found
-    groups_found[~decided_fake.numpy()] = found.max() + 1 + np.arange(int((~decided_fake).sum()))  # alone
-    true_groups = np.unique(test.generators, return_inverse=True)[1]
+    groups = np.full(len(vectors), -1)
+    groups[decided_fake.numpy()] = found
+    groups[~decided_fake.numpy()] = found.max() + 1 + np.arange(int((~decided_fake).sum()))
+    return groups
+
+
+def vote_on_unseen(spaces: dict[str, torch.Tensor], test, scores: torch.Tensor,
+                   real_scores: torch.Tensor) -> list[dict]:
+    """The group vote on held-out models' fakes, mixed with held-out real hands; groups found in each space (as
+    many as there are models) or the true models (the ceiling of a perfect grouping)."""
+    decided_fake = scores.argmax(1) != REAL
+    groupings = {f"{space} clusters": clusters_of_fakes(vectors, decided_fake, len(set(test.generators)))
+                 for space, vectors in spaces.items()}
+    groupings["true models (ceiling)"] = np.unique(test.generators, return_inverse=True)[1]
     rows = []
-    for grouping, groups in (("fingerprint clusters", groups_found), ("true models (ceiling)", true_groups)):
+    for grouping, groups in groupings.items():
         for weight in GROUP_WEIGHTS:
             decided = group_vote(groups, scores, weight)
             recall = {name: round(float((decided[test.labels == label] == label).float().mean()), 4)
@@ -323,8 +351,10 @@ def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual:
     start = time.perf_counter()
     model = train_fingerprint(images, classes, steps, seed, residual)
     minutes = (time.perf_counter() - start) / 60
-    spaces = {"fingerprint, residual" if residual else "fingerprint": embed(model, test.images),
-              "pixels": pixel_vectors(test.images)}
+    fingerprint, statistics = embed(model, test.images), image_statistics(test.images)
+    spaces = {"fingerprint, residual" if residual else "fingerprint": fingerprint,
+              "pixels": pixel_vectors(test.images), "image statistics": statistics,
+              "fingerprint + image statistics": F.normalize(torch.cat([fingerprint, statistics], 1), dim=1)}
     rows = [{"experiment": "fingerprint grouping, unseen models", "space": space, "models": len(held_out),
              "images": len(test), "same_model_nearest": round(leave_one_out_same_model(vectors, test.generators), 4),
              **cluster_scores(vectors, test.generators, test.labels), "steps": steps, "seed": seed,
@@ -340,8 +370,8 @@ def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual:
     probability_of, real_probabilities = unseen_out_of_fold()
     scores = torch.stack([probability_of[digest] for digest in image_hashes(test.images)]).clamp_min(1e-4).log()
     real_scores = real_probabilities.clamp_min(1e-4).log() + UNSEEN_OFFSETS
-    fingerprint = next(iter(spaces.values()))
-    votes = vote_on_unseen(fingerprint, test, scores + UNSEEN_OFFSETS, real_scores)
+    voting_spaces = {name: spaces[name] for name in list(spaces)[:1] + ["fingerprint + image statistics"]}
+    votes = vote_on_unseen(voting_spaces, test, scores + UNSEEN_OFFSETS, real_scores)
     return rows + [{**row, "seed": seed} for row in votes]
 
 
