@@ -372,7 +372,7 @@ def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual:
     real_scores = real_probabilities.clamp_min(1e-4).log() + UNSEEN_OFFSETS
     voting_spaces = {name: spaces[name] for name in list(spaces)[:1] + ["fingerprint + image statistics"]}
     votes = vote_on_unseen(voting_spaces, test, scores + UNSEEN_OFFSETS, real_scores)
-    return rows + [{**row, "seed": seed} for row in votes]
+    return rows + [{**row, "seed": seed, "steps": steps} for row in votes]
 
 
 def main() -> None:

@@ -122,6 +122,12 @@ def data_table() -> str:
     return markdown(sorted(table, key=lambda row: row["training hands"]))
 
 
+def mean_and_range(rows: list[dict], key: str) -> str:
+    """`0.413 (0.37-0.45)`: the mean over rows, then the lowest and highest."""
+    values = [row[key] for row in rows]
+    return f"{sum(values) / len(values):.3f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def fingerprint_tables() -> str:
     """Deciding per student model (`scripts/fingerprints.py`): retrieval and the labelled-neighbour vote on the
     seen-models folds (mean over folds), then grouping and the group vote on held-out models."""
@@ -138,22 +144,29 @@ def fingerprint_tables() -> str:
                       "k": k, "vote weight": weight, "balanced accuracy": f"{mean('balanced_accuracy'):.4f}",
                       "real": f"{mean('recall_real'):.3f}", "VAE": f"{mean('recall_VAE'):.3f}",
                       "GAN": f"{mean('recall_GAN'):.3f}"})
-    grouping = [{"grouped": row["experiment"].removeprefix("fingerprint grouping, "), "space": row["space"],
-                 "variants trained on": row.get("variants", 0), "held-out split": row["seed"],
-                 "models": row["models"], "images": row["images"],
-                 "same model nearest": f"{row['same_model_nearest']:.3f}", "purity": f"{row['purity']:.3f}",
-                 "adjusted Rand": f"{row['adjusted_rand']:.3f}",
-                 "group majority class right": f"{row['group_majority_class_right']:.3f}"}
-                for row in {(row["experiment"], row["space"], row.get("variants", 0), row["seed"]): row for row in rows
-                            if row["experiment"].startswith("fingerprint grouping")}.values()]
-    split_votes = {(row["grouping"], row.get("variants", 0), row["weight"], row.get("seed", 0)): row for row in rows
-                   if row["experiment"] == "group vote, unseen models"}  # a split's latest run
+    untrained = ("pixels", "image statistics")    # spaces that no training, variants or steps change
+    latest_grouping = {(row["experiment"], row["space"], *(("-", "-") if row["space"] in untrained else
+                                                          (row.get("variants", 0), row["steps"])), row["seed"]): row
+                       for row in rows if row["experiment"].startswith("fingerprint grouping")}  # a draw's latest
+    grouping = []
+    for setting in dict.fromkeys(key[:4] for key in latest_grouping):
+        draws = [row for key, row in latest_grouping.items() if key[:4] == setting]
+        grouping.append({"grouped": setting[0].removeprefix("fingerprint grouping, "), "space": setting[1],
+                         "variants trained on": setting[2], "steps": setting[3], "draws": len(draws),
+                         "models": draws[0]["models"],
+                         "same model nearest": mean_and_range(draws, "same_model_nearest"),
+                         "purity": mean_and_range(draws, "purity"),
+                         "adjusted Rand": mean_and_range(draws, "adjusted_rand")})
+    split_votes = {(row["grouping"], row.get("variants", 0), row.get("steps", 800), row["weight"], row.get("seed", 0)):
+                   row for row in rows if row["experiment"] == "group vote, unseen models"}  # a split's latest run
     group_votes = []
-    for method, variants, weight in dict.fromkeys(key[:3] for key in split_votes):
-        same = [row for key, row in split_votes.items() if key[:3] == (method, variants, weight)]
+    for method, variants, steps, weight in dict.fromkeys(key[:4] for key in split_votes):
+        if weight not in (0.0, 0.5, 1.0):
+            continue
+        same = [row for key, row in split_votes.items() if key[:4] == (method, variants, steps, weight)]
         pooled = lambda key, same=same: sum(row[key] * row["images"] for row in same) / sum(  # noqa: E731
             row["images"] for row in same)
-        group_votes.append({"grouping": method, "variants trained on": variants, "weight": weight,
+        group_votes.append({"grouping": method, "variants trained on": variants, "steps": steps, "weight": weight,
                             "splits": len(same),
                             "images": sum(row["images"] for row in same), "fakes right": f"{pooled('fakes_right'):.3f}",
                             "VAE": f"{pooled('recall_VAE'):.3f}", "GAN": f"{pooled('recall_GAN'):.3f}",
