@@ -157,8 +157,10 @@ def fingerprint_tables() -> str:
                          "same model nearest": mean_and_range(draws, "same_model_nearest"),
                          "purity": mean_and_range(draws, "purity"),
                          "adjusted Rand": mean_and_range(draws, "adjusted_rand")})
-    split_votes = {(row["grouping"], row.get("variants", 0), row.get("steps", 800), row["weight"], row.get("seed", 0)):
-                   row for row in rows if row["experiment"] == "group vote, unseen models"}  # a split's latest run
+    split_votes = {(row["grouping"], *(("-", "-") if row["grouping"].startswith("true models") else
+                                       (row.get("variants", 0), row.get("steps", 800))), row["weight"],
+                    row.get("seed", 0)): row
+                   for row in rows if row["experiment"] == "group vote, unseen models"}  # a split's latest run
     group_votes = []
     for method, variants, steps, weight in dict.fromkeys(key[:4] for key in split_votes):
         if weight not in (0.0, 0.5, 1.0):
