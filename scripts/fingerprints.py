@@ -12,7 +12,8 @@ held-out fakes and the 500 held-out real hands:
   `log p + weight * log q`, scored by balanced accuracy (real hands included) for each weight.
 
 Then (`--unseen`) a quarter of the student models is held out whole, the embedding trained on the rest, and the
-held-out models' images grouped: same-model nearest neighbour, clustering purity and adjusted Rand index.
+held-out models' images grouped: same-model nearest neighbour, clustering purity and adjusted Rand index, in the
+embedding, in raw pixels, in hand-made image statistics and in the embedding joined to them; then the group vote.
 
 `--variants N` adds N cheap generator variants of our own (random widths, losses, latent sizes, learning rates and
 epochs; two snapshots each, each snapshot one more "model"), cached in runs/variants-N.pt. A sixth of them is held
