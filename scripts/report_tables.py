@@ -149,7 +149,11 @@ def fingerprint_tables() -> str:
                                                           (row.get("variants", 0), row["steps"])), row["seed"]): row
                        for row in rows if row["experiment"].startswith("fingerprint grouping")}  # a draw's latest
     grouping = []
-    for setting in dict.fromkeys(key[:4] for key in latest_grouping):
+    space_order = ["pixels", "image statistics", "fingerprint", "fingerprint + image statistics"]
+    settings = sorted(dict.fromkeys(key[:4] for key in latest_grouping), key=lambda setting: (
+        "variants" in setting[0], space_order.index(setting[1]) if setting[1] in space_order else 9,
+        *(value if isinstance(value, int) else -1 for value in setting[2:])))
+    for setting in settings:
         draws = [row for key, row in latest_grouping.items() if key[:4] == setting]
         grouping.append({"grouped": setting[0].removeprefix("fingerprint grouping, "), "space": setting[1],
                          "variants trained on": setting[2], "steps": setting[3], "draws": len(draws),
