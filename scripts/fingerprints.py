@@ -153,11 +153,6 @@ def nearest_shares_model(similarity: torch.Tensor, query_models: list[str], gall
     return float(np.mean([query_models[i] == gallery_models[j] for i, j in enumerate(nearest)]))
 
 
-def same_model_rate(queries: torch.Tensor, gallery: torch.Tensor, query_models: list[str],
-                    gallery_models: list[str]) -> float:
-    return nearest_shares_model(queries @ gallery.T, query_models, gallery_models)
-
-
 def neighbour_votes(queries: torch.Tensor, gallery: torch.Tensor, gallery_labels: torch.Tensor, k: int):
     """Share of each class among the k nearest labelled neighbours, smoothed so that no class gets zero."""
     nearest = (queries @ gallery.T).topk(k, dim=1).indices
@@ -222,19 +217,25 @@ def split_variants(variants: LabelledSet, held_out_share: float = 1 / 6) -> tupl
     return variants.subset(~is_held_out), variants.subset(torch.tensor(keep))
 
 
+def fit_on_models(students: LabelledSet, zoo: LabelledSet, real_train: torch.Tensor, steps: int, seed: int,
+                  residual: bool) -> tuple[Fingerprint, float]:
+    """The embedding trained with one class per student model, one per zoo source and one for 2000 real hands;
+    with its training minutes."""
+    names = sorted(set(students.generators)) + sorted(set(zoo.sources))
+    class_of = {name: i for i, name in enumerate(names)}
+    images = torch.cat([students.images, zoo.images, real_train[:2000]])
+    classes = torch.tensor([class_of[g] for g in students.generators] + [class_of[s] for s in zoo.sources]
+                           + [len(names)] * 2000)
+    start = time.perf_counter()
+    model = train_fingerprint(images, classes, steps, seed, residual)
+    return model, (time.perf_counter() - start) / 60
+
+
 def run_fold(fold: int, out_of_fold: OutOfFold, real_train, real_holdout, zoo, steps: int, seed: int,
              residual: bool) -> list[dict]:
     in_fold = torch.from_numpy(out_of_fold.fake_folds == fold)
     queries, gallery = out_of_fold.held_out.subset(in_fold), out_of_fold.held_out.subset(~in_fold)
-    names = sorted(set(gallery.generators)) + sorted(set(zoo.sources))
-    class_of = {name: i for i, name in enumerate(names)}
-    real_class = len(names)
-    images = torch.cat([gallery.images, zoo.images, real_train[:2000]])
-    classes = torch.tensor([class_of[g] for g in gallery.generators] + [class_of[s] for s in zoo.sources]
-                           + [real_class] * 2000)
-    start = time.perf_counter()
-    model = train_fingerprint(images, classes, steps, seed + fold, residual)
-    minutes = (time.perf_counter() - start) / 60
+    model, minutes = fit_on_models(gallery, zoo, real_train, steps, seed + fold, residual)
     reals_in_fold = torch.from_numpy(out_of_fold.real_folds == fold)
     real_probabilities = out_of_fold.real_probabilities[reals_in_fold]
     fake_probabilities = out_of_fold.probabilities[in_fold]
@@ -247,7 +248,8 @@ def run_fold(fold: int, out_of_fold: OutOfFold, real_train, real_holdout, zoo, s
     for space, vectors in spaces.items():
         query_vectors, gallery_vectors = vectors[:len(queries)], vectors[len(queries):len(queries) + len(labelled)]
         real_vectors = vectors[len(queries) + len(labelled):]
-        rate = same_model_rate(query_vectors, gallery_vectors[:len(gallery)], queries.generators, gallery.generators)
+        rate = nearest_shares_model(query_vectors @ gallery_vectors[:len(gallery)].T, queries.generators,
+                                    gallery.generators)
         for k in (1, 5):
             vote_fake = neighbour_votes(query_vectors, gallery_vectors, labels, k).log()
             vote_real = neighbour_votes(real_vectors, gallery_vectors, labels, k).log()
@@ -277,6 +279,13 @@ def cluster_scores(vectors: torch.Tensor, models: list[str], labels: torch.Tenso
 
 def leave_one_out_same_model(vectors: torch.Tensor, models: list[str]) -> float:
     return nearest_shares_model((vectors @ vectors.T).fill_diagonal_(-2.0), models, models)
+
+
+def grouping_scores(vectors: torch.Tensor, images: LabelledSet) -> dict:
+    """How well `vectors` group `images` by the model that made them."""
+    return {"models": len(set(images.generators)), "images": len(images),
+            "same_model_nearest": round(leave_one_out_same_model(vectors, images.generators), 4),
+            **cluster_scores(vectors, images.generators, images.labels)}
 
 
 def group_vote(groups: np.ndarray, scores: torch.Tensor, weight: float) -> torch.Tensor:
@@ -344,30 +353,17 @@ def run_unseen(provided_fakes, real_train, zoo, steps: int, seed: int, residual:
     held_out = set(rng.choice(models, size=round(held_out_share * len(models)), replace=False).tolist())
     is_held_out = torch.tensor([g in held_out for g in provided_fakes.generators])
     train, test = provided_fakes.subset(~is_held_out), provided_fakes.subset(is_held_out)
-    names = sorted(set(train.generators)) + sorted(set(zoo.sources))
-    class_of = {name: i for i, name in enumerate(names)}
-    images = torch.cat([train.images, zoo.images, real_train[:2000]])
-    classes = torch.tensor([class_of[g] for g in train.generators] + [class_of[s] for s in zoo.sources]
-                           + [len(names)] * 2000)
-    start = time.perf_counter()
-    model = train_fingerprint(images, classes, steps, seed, residual)
-    minutes = (time.perf_counter() - start) / 60
+    model, minutes = fit_on_models(train, zoo, real_train, steps, seed, residual)
     fingerprint, statistics = embed(model, test.images), image_statistics(test.images)
     spaces = {"fingerprint, residual" if residual else "fingerprint": fingerprint,
               "pixels": pixel_vectors(test.images), "image statistics": statistics,
               "fingerprint + image statistics": F.normalize(torch.cat([fingerprint, statistics], 1), dim=1)}
-    rows = [{"experiment": "fingerprint grouping, unseen models", "space": space, "models": len(held_out),
-             "images": len(test), "same_model_nearest": round(leave_one_out_same_model(vectors, test.generators), 4),
-             **cluster_scores(vectors, test.generators, test.labels), "steps": steps, "seed": seed,
-             "train_minutes": round(minutes, 2)}
-            for space, vectors in spaces.items()]
+    run = {"steps": steps, "seed": seed, "train_minutes": round(minutes, 2)}
+    rows = [{"experiment": "fingerprint grouping, unseen models", "space": space, **grouping_scores(vectors, test),
+             **run} for space, vectors in spaces.items()]
     if held_out_variants is not None and len(held_out_variants):
-        vectors = embed(model, held_out_variants.images)
         rows.append({"experiment": "fingerprint grouping, held-out variants", "space": next(iter(spaces)),
-                     "models": len(set(held_out_variants.sources)), "images": len(held_out_variants),
-                     "same_model_nearest": round(leave_one_out_same_model(vectors, held_out_variants.sources), 4),
-                     **cluster_scores(vectors, held_out_variants.sources, held_out_variants.labels), "steps": steps,
-                     "seed": seed, "train_minutes": round(minutes, 2)})
+                     **grouping_scores(embed(model, held_out_variants.images), held_out_variants), **run})
     probability_of, real_probabilities = unseen_out_of_fold()
     scores = torch.stack([probability_of[digest] for digest in image_hashes(test.images)]).clamp_min(1e-4).log()
     real_scores = real_probabilities.clamp_min(1e-4).log() + UNSEEN_OFFSETS

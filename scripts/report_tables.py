@@ -128,56 +128,83 @@ def mean_and_range(rows: list[dict], key: str) -> str:
     return f"{sum(values) / len(values):.3f} ({min(values):.2f}-{max(values):.2f})"
 
 
+def weighted_mean(rows: list[dict], key: str, weight: str) -> float:
+    return sum(row[key] * row[weight] for row in rows) / sum(row[weight] for row in rows)
+
+
+def latest_by_setting(rows: list[dict], setting, repeat) -> dict[tuple, list[dict]]:
+    """Each repeat's latest row (rows are appended in time order), gathered by setting, in order of appearance."""
+    latest = {(*setting(row), repeat(row)): row for row in rows}
+    gathered: dict[tuple, list[dict]] = {}
+    for key, row in latest.items():
+        gathered.setdefault(key[:-1], []).append(row)
+    return gathered
+
+
+def seen_vote_table(rows: list[dict]) -> list[dict]:
+    """Retrieval and the labelled-neighbour vote on the seen-models folds, mean over folds."""
+    votes = [row for row in rows if row["experiment"] == "fingerprint vote" and row["weight"] in (0.0, 0.5, 1.0)]
+    table = []
+    for (space, k, weight), folds in latest_by_setting(votes, lambda row: (row["space"], row["k"], row["weight"]),
+                                                       lambda row: row["fold"]).items():
+        mean = {key: sum(row[key] for row in folds) / len(folds)
+                for key in ("same_model_nearest", "balanced_accuracy", "recall_real", "recall_VAE", "recall_GAN")}
+        table.append({"space": space, "folds": len(folds), "same model nearest": f"{mean['same_model_nearest']:.3f}",
+                      "k": k, "vote weight": weight, "balanced accuracy": f"{mean['balanced_accuracy']:.4f}",
+                      "real": f"{mean['recall_real']:.3f}", "VAE": f"{mean['recall_VAE']:.3f}",
+                      "GAN": f"{mean['recall_GAN']:.3f}"})
+    return table
+
+
+def grouping_table(rows: list[dict]) -> list[dict]:
+    """Grouping of held-out models' images, mean and range over the draws; spaces that no training changes
+    (pixels, image statistics) pooled across embedding settings."""
+    untrained = ("pixels", "image statistics")
+    space_order = ["pixels", "image statistics", "fingerprint", "fingerprint + image statistics"]
+
+    def setting(row: dict) -> tuple:
+        trained = ("-", "-") if row["space"] in untrained else (row.get("variants", 0), row["steps"])
+        return row["experiment"], row["space"], *trained
+
+    def order(item) -> tuple:
+        (experiment, space, *trained), _ = item
+        return ("variants" in experiment, space_order.index(space) if space in space_order else len(space_order),
+                *(value if isinstance(value, int) else -1 for value in trained))
+
+    gathered = latest_by_setting([row for row in rows if row["experiment"].startswith("fingerprint grouping")],
+                                 setting, lambda row: row["seed"])
+    return [{"grouped": experiment.removeprefix("fingerprint grouping, "), "space": space,
+             "variants trained on": variants, "steps": steps, "draws": len(draws), "models": draws[0]["models"],
+             "same model nearest": mean_and_range(draws, "same_model_nearest"),
+             "purity": mean_and_range(draws, "purity"), "adjusted Rand": mean_and_range(draws, "adjusted_rand")}
+            for (experiment, space, variants, steps), draws in sorted(gathered.items(), key=order)]
+
+
+def group_vote_table(rows: list[dict]) -> list[dict]:
+    """The group vote on held-out models, pooled over the draws; the true-model ceiling pooled across embedding
+    settings, since no embedding changes it."""
+    def setting(row: dict) -> tuple:
+        trained = (("-", "-") if row["grouping"].startswith("true models")
+                   else (row.get("variants", 0), row.get("steps", 800)))
+        return row["grouping"], *trained, row["weight"]
+
+    votes = [row for row in rows
+             if row["experiment"] == "group vote, unseen models" and row["weight"] in (0.0, 0.5, 1.0)]
+    return [{"grouping": grouping, "variants trained on": variants, "steps": steps, "weight": weight,
+             "splits": len(draws), "images": sum(row["images"] for row in draws),
+             **{column: f"{weighted_mean(draws, key, 'images'):.3f}"
+                for column, key in (("fakes right", "fakes_right"), ("VAE", "recall_VAE"), ("GAN", "recall_GAN"))},
+             "real": f"{draws[0]['recall_real']:.3f}"}
+            for (grouping, variants, steps, weight), draws in latest_by_setting(
+                votes, setting, lambda row: row.get("seed", 0)).items()]
+
+
 def fingerprint_tables() -> str:
     """Deciding per student model (`scripts/fingerprints.py`): retrieval and the labelled-neighbour vote on the
-    seen-models folds (mean over folds), then grouping and the group vote on held-out models."""
+    seen-models folds, then grouping and the group vote on held-out models."""
     rows = read_rows("results/fingerprints.jsonl")
-    votes = list({(row["space"], row["k"], row["weight"], row["fold"]): row for row in rows
-                  if row["experiment"] == "fingerprint vote"}.values())  # a fold's latest run
-    table = []
-    for space, k, weight in dict.fromkeys((row["space"], row["k"], row["weight"]) for row in votes):
-        if weight not in (0.0, 0.5, 1.0):
-            continue
-        same = [row for row in votes if (row["space"], row["k"], row["weight"]) == (space, k, weight)]
-        mean = lambda key, same=same: sum(row[key] for row in same) / len(same)  # noqa: E731
-        table.append({"space": space, "folds": len(same), "same model nearest": f"{mean('same_model_nearest'):.3f}",
-                      "k": k, "vote weight": weight, "balanced accuracy": f"{mean('balanced_accuracy'):.4f}",
-                      "real": f"{mean('recall_real'):.3f}", "VAE": f"{mean('recall_VAE'):.3f}",
-                      "GAN": f"{mean('recall_GAN'):.3f}"})
-    untrained = ("pixels", "image statistics")    # spaces that no training, variants or steps change
-    latest_grouping = {(row["experiment"], row["space"], *(("-", "-") if row["space"] in untrained else
-                                                          (row.get("variants", 0), row["steps"])), row["seed"]): row
-                       for row in rows if row["experiment"].startswith("fingerprint grouping")}  # a draw's latest
-    grouping = []
-    space_order = ["pixels", "image statistics", "fingerprint", "fingerprint + image statistics"]
-    settings = sorted(dict.fromkeys(key[:4] for key in latest_grouping), key=lambda setting: (
-        "variants" in setting[0], space_order.index(setting[1]) if setting[1] in space_order else 9,
-        *(value if isinstance(value, int) else -1 for value in setting[2:])))
-    for setting in settings:
-        draws = [row for key, row in latest_grouping.items() if key[:4] == setting]
-        grouping.append({"grouped": setting[0].removeprefix("fingerprint grouping, "), "space": setting[1],
-                         "variants trained on": setting[2], "steps": setting[3], "draws": len(draws),
-                         "models": draws[0]["models"],
-                         "same model nearest": mean_and_range(draws, "same_model_nearest"),
-                         "purity": mean_and_range(draws, "purity"),
-                         "adjusted Rand": mean_and_range(draws, "adjusted_rand")})
-    split_votes = {(row["grouping"], *(("-", "-") if row["grouping"].startswith("true models") else
-                                       (row.get("variants", 0), row.get("steps", 800))), row["weight"],
-                    row.get("seed", 0)): row
-                   for row in rows if row["experiment"] == "group vote, unseen models"}  # a split's latest run
-    group_votes = []
-    for method, variants, steps, weight in dict.fromkeys(key[:4] for key in split_votes):
-        if weight not in (0.0, 0.5, 1.0):
-            continue
-        same = [row for key, row in split_votes.items() if key[:4] == (method, variants, steps, weight)]
-        pooled = lambda key, same=same: sum(row[key] * row["images"] for row in same) / sum(  # noqa: E731
-            row["images"] for row in same)
-        group_votes.append({"grouping": method, "variants trained on": variants, "steps": steps, "weight": weight,
-                            "splits": len(same),
-                            "images": sum(row["images"] for row in same), "fakes right": f"{pooled('fakes_right'):.3f}",
-                            "VAE": f"{pooled('recall_VAE'):.3f}", "GAN": f"{pooled('recall_GAN'):.3f}",
-                            "real": f"{same[0]['recall_real']:.3f}"})
-    return "\n\n".join(markdown(part) for part in (table, grouping, group_votes) if part)
+    tables = (seen_vote_table(rows), grouping_table(rows), group_vote_table(rows))
+    return "\n\n".join(markdown(table) for table in tables if table)
 
 
 TABLES: dict[str, Callable[[], str]] = {"glance": glance_table, "yardstick": yardstick_table,
