@@ -1,13 +1,21 @@
 # `make run`: install, then the whole job; `make test`: install, then the tests.
 PYTHON ?= python3
 RUNS ?= runs
+LOCK ?= requirements.lock
+LOCK_ENV ?= /tmp/handgen-lock-env
 
-.PHONY: install run test lint generators samples detector csv evaluate tune bench crossval curves yardstick tables
+.PHONY: install lock run test lint generators samples detector csv evaluate tune bench crossval curves yardstick tables
 
-install:
-	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install torch==2.13.0
-	$(PYTHON) -m pip install -q -r requirements.txt
-	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e .
+install:  # the locked versions; a torch already there (Colab's CUDA build) is kept
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$$(grep '^torch==' $(LOCK) | cut -d+ -f1)"
+	grep -v '^torch==' $(LOCK) | $(PYTHON) -m pip install -q -r /dev/stdin
+	$(PYTHON) -m pip install -q --no-deps -e .
+
+lock:  # rewrite requirements.lock from a fresh virtual environment (torch's CPU build, every extra)
+	rm -rf $(LOCK_ENV) && $(PYTHON) -m venv $(LOCK_ENV)
+	$(LOCK_ENV)/bin/pip install -q "$$(grep '^torch==' $(LOCK) | cut -d+ -f1)" && $(LOCK_ENV)/bin/pip install -q ".[dev]"
+	{ sed -n '1,2p' $(LOCK); $(LOCK_ENV)/bin/pip freeze --exclude-editable | grep -v '^handgen'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK) && rm -rf $(LOCK_ENV)
 
 generators:
 	$(PYTHON) -m handgen train-vae --checkpoint $(RUNS)/vae.pt

@@ -17,7 +17,7 @@ from .data import CHANNELS, IMAGE_SIZE, DataError, ImageSet, find_folder, genera
 from .evaluation import build_yardstick
 from .gan import GAN, GANConfig
 from .realism import fool_rate, train_judge, two_sample_test
-from .runtime import output_root, pick_device, quick_mode, seed_everything
+from .runtime import VERSION, output_root, pick_device, quick_mode, seed_everything
 from .sample import generate, image_grid, sample_to_folder
 from .train import TrainingDiverged, fit, fit_detector, train_classifier, train_gan, train_generator, train_vae
 from .vae import VAE, VAEConfig
@@ -32,4 +32,4 @@ __all__ = [
     "train_classifier", "train_gan", "train_vae", "TrainingDiverged", "VAE", "VAEConfig",
     "write_predictions_csv",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

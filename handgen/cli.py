@@ -95,7 +95,7 @@ def run_sample(args: argparse.Namespace) -> None:
     if not hasattr(model, "sample_latent"):
         raise CheckpointError(f"{args.checkpoint} holds a {type(model).__name__}, not a generator "
                               "(train-vae or train-gan makes one)")
-    paths = sample_to_folder(model, args.out, n=args.n, seed=args.seed)
+    paths = sample_to_folder(model, args.out, n=args.n, seed=args.seed, checkpoint=args.checkpoint)
     print(f"wrote {len(paths)} images to {args.out}")
 
 

@@ -31,6 +31,7 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 DATA_ENV = "HANDGEN_DATA"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_HANDS = "real_hands"   # the generators' training folder
+DATASET_FOLDERS = (REAL_HANDS, "classifier", "test_hands")  # what the dataset holds
 HOLDOUT_IMAGES = 500        # real hands never shown to a generator: the reference for its metrics
 MAX_PIXELS = 4096 * 4096    # larger images are refused unread: a tiny file can decode to gigabytes
 MIN_SIDE = 8                # smaller images hold no hand (the odd 10x32 files of the data pass)
@@ -92,6 +93,18 @@ def find_folder(name: str | os.PathLike, path: str | os.PathLike | None = None) 
         f"image folder '{name}' not found; looked in:\n  {looked}\n"
         f"Pass its path explicitly or set ${DATA_ENV} to the folder that holds it."
     )
+
+
+def data_summary() -> str:
+    """Where each folder of the dataset was found, or where to put it: one line a folder."""
+    lines = []
+    for name in DATASET_FOLDERS:
+        try:
+            lines.append(f"{name}: {find_folder(name)}")
+        except DataError:
+            target = Path(os.environ.get(DATA_ENV, "<a folder>")) / name
+            lines.append(f"{name}: not found; put it at {target} (${DATA_ENV} names the folder that holds it)")
+    return "\n".join(lines)
 
 
 def decode_image(path: Path) -> np.ndarray:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+VERSION = "0.1.0"  # the package version (`handgen.__version__`)
 QUICK_ENV = "HANDGEN_QUICK"
 
 
@@ -40,12 +41,27 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def fast_bfloat16(device: torch.device) -> bool:
-    """Whether bfloat16 autocast speeds training up on `device`: a CUDA GPU that supports it, or a CPU with native
-    bfloat16 instructions (AMX or AVX-512 BF16; elsewhere it is emulated and slower)."""
+def device_summary(device: torch.device | None = None) -> str:
+    """One line: the device training will use, and whether bfloat16 autocast runs there (`fast_bfloat16`)."""
+    device = device or pick_device()
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and _cpu_has_native_bfloat16()
+        major, minor = torch.cuda.get_device_capability(device)
+        detail = f"{torch.cuda.get_device_name(device)}, compute capability {major}.{minor}"
+    else:
+        detail = f"{torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
+    return f"device {device.type} ({detail}); bfloat16 autocast {'on' if fast_bfloat16(device) else 'off'}"
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 autocast speeds training up on `device`: only where the hardware runs it natively.
+
+    CUDA: compute capability 8.0 or more (Ampere on). Older GPUs such as Colab's T4 report bfloat16 as supported
+    but emulate it, slower than float32. CPU: AMX or AVX-512 BF16 units, and torch allowed to use AVX-512
+    (`ATEN_CPU_CAPABILITY` can cap it); elsewhere bfloat16 is emulated, about ten times slower.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)
+    return device.type == "cpu" and _cpu_has_native_bfloat16() and _cpu_capability_allows_avx512()
 
 
 @functools.cache
@@ -55,6 +71,10 @@ def _cpu_has_native_bfloat16() -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def _cpu_capability_allows_avx512() -> bool:
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def mixed_precision(device: torch.device, enabled: bool = True):

@@ -6,9 +6,11 @@ tables, mode "L"), so the file format carries no signal a detector could pick up
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,9 +21,10 @@ from PIL import Image
 from torch import nn
 
 from .data import to_uint8
-from .runtime import OutputError, writing_to
+from .runtime import VERSION, OutputError, writing_to
 
 JPEG_QUALITY = 75  # Pillow's default, as in the real data
+PROVENANCE_FILE = "provenance.txt"  # beside a written set: the checkpoint, seed and command that made it
 
 
 @torch.inference_mode()
@@ -71,8 +74,10 @@ def as_jpeg_files(images: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Te
         if len(images) else images.clone()
 
 
-def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str) -> list[Path]:
-    """Write uint8 images (N, 1, 32, 32) as `{prefix}_hand_NNN.jpeg`, replacing the folder atomically.
+def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str,
+                 provenance: str | None = None) -> list[Path]:
+    """Write uint8 images (N, 1, 32, 32) as `{prefix}_hand_NNN.jpeg`, replacing the folder atomically; `provenance`
+    (what wrote them) goes beside them in `PROVENANCE_FILE`.
 
     The set is written into a hidden staging folder beside the target and then swapped in, so an interrupted run
     never leaves a half-written set; staging folders left by a killed run are removed by the next one. A target
@@ -89,6 +94,8 @@ def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str) -
             os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; the set is an ordinary folder
             for name, image in zip(names, images.numpy()):
                 save_jpeg(image[0], staging / name)
+            if provenance is not None:
+                (staging / PROVENANCE_FILE).write_text(provenance)
             _swap_in(staging, folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -109,7 +116,7 @@ def _remove_stale_staging(folder: Path, prefix: str) -> None:
 
 def _our_file_pattern(prefix: str) -> re.Pattern:
     """The names `write_images` gives its files."""
-    return re.compile(rf"{re.escape(prefix)}_hand_\d{{3,}}\.jpeg")
+    return re.compile(rf"{re.escape(prefix)}_hand_\d{{3,}}\.jpeg|{re.escape(PROVENANCE_FILE)}")
 
 
 def _umask() -> int:
@@ -119,12 +126,33 @@ def _umask() -> int:
 
 
 def sample_to_folder(model: nn.Module, folder: str | os.PathLike, n: int = 300, seed: int = 0,
-                     prefix: str | None = None) -> list[Path]:
-    """Generate `n` images and write them as JPEGs into `folder`; returns the file paths."""
+                     prefix: str | None = None, checkpoint: str | os.PathLike | None = None) -> list[Path]:
+    """Generate `n` images and write them as JPEGs into `folder`, with a provenance note naming `checkpoint` (the
+    file the model was loaded from, hashed), the seed and the command that writes the same set; the file paths."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     prefix = prefix or type(model).__name__.upper()
-    return write_images(generate(model, n, seed), folder, prefix)
+    note = provenance(model, folder, n, seed, checkpoint)
+    return write_images(generate(model, n, seed), folder, prefix, note)
+
+
+def provenance(model: nn.Module, folder: str | os.PathLike, n: int, seed: int,
+               checkpoint: str | os.PathLike | None) -> str:
+    """What wrote a sample set: the checkpoint and its SHA-256, the weights' hash, the seed, the command."""
+    weights = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    if checkpoint is None:
+        source = "checkpoint: none (a model in memory)"
+        command = "sample_to_folder(model, ...) from Python"
+    else:
+        digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+        source = f"checkpoint: {checkpoint}\ncheckpoint sha256: {digest}"
+        command = shlex.join(["python", "-m", "handgen", "sample", "--checkpoint", str(checkpoint),
+                              "--out", str(folder), "--n", str(n), "--seed", str(seed)])
+    return (f"{n} {type(model).__name__} samples written by handgen {VERSION}\n{source}\n"
+            f"weights sha256: {weights.hexdigest()}\nseed: {seed}\ncommand: {command}\n")
 
 
 def _refuse_foreign_files(folder: Path, prefix: str) -> None:

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from handgen import runtime
 from handgen.gan import GAN, Discriminator, GANConfig, Generator, discriminator_loss, generator_loss
 from handgen.runtime import fast_bfloat16, mixed_precision
 from handgen.vae import VAE, LatentMixture, VAEConfig, vae_loss
@@ -87,12 +88,45 @@ def test_mixture_temperature_scales_the_spread_around_the_components():
     mixture.fit(codes, seed=0)
     at_means = mixture.sample(50, torch.Generator().manual_seed(0), temperature=0.0)
     assert all(any(torch.allclose(code, mean) for mean in mixture.means) for code in at_means)
-    spread = lambda t: (mixture.sample(4000, torch.Generator().manual_seed(1), t).abs() - 4).std()  # noqa: E731
+    spread = lambda t: float((mixture.sample(4000, torch.Generator().manual_seed(1), t).abs() - 4).std())  # noqa: E731
     assert spread(2.0) == pytest.approx(2 * spread(1.0), rel=0.15)
 
 
 def test_mixed_precision_is_off_unless_asked_and_supported():
     with mixed_precision(torch.device("cpu"), enabled=False):
-        assert not torch.is_autocast_cpu_enabled()
+        assert not torch.is_autocast_enabled("cpu")
     with mixed_precision(torch.device("cpu"), enabled=True):
-        assert torch.is_autocast_cpu_enabled() == fast_bfloat16(torch.device("cpu"))
+        assert torch.is_autocast_enabled("cpu") == fast_bfloat16(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("capability, native", [((7, 5), False), ((7, 0), False), ((8, 0), True), ((9, 0), True)])
+def test_bfloat16_on_cuda_only_from_ampere_on(monkeypatch, capability, native):
+    # a T4 (7.5) says bfloat16 is supported, but emulates it: slower than float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert fast_bfloat16(torch.device("cuda")) is native
+
+
+@pytest.mark.parametrize("flags, capability, native", [
+    ("fpu avx2 avx512f amx_bf16 amx_tile", "AVX512", True),
+    ("fpu avx2 avx512f avx512_bf16", "AVX512", True),
+    ("fpu avx2 avx512f", "AVX512", False),            # AVX-512 without its bfloat16 extension
+    ("fpu avx2 fma", "AVX2", False),                   # a plain laptop CPU
+    ("fpu avx2 avx512f amx_bf16", "AVX2", False),      # AMX present but torch capped at AVX2
+])
+def test_bfloat16_on_cpu_only_with_native_units(monkeypatch, tmp_path, flags, capability, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
+    real_path = runtime.Path
+    monkeypatch.setattr(runtime, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    runtime._cpu_has_native_bfloat16.cache_clear()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    try:
+        assert fast_bfloat16(torch.device("cpu")) is native
+    finally:
+        runtime._cpu_has_native_bfloat16.cache_clear()
+
+
+def test_bfloat16_never_on_other_devices():
+    assert not fast_bfloat16(torch.device("meta"))
