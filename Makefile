@@ -26,11 +26,11 @@ samples:
 	$(PYTHON) -m handgen sample --checkpoint $(RUNS)/gan.pt --out GAN_hands --n 300
 
 detector:
-	$(PYTHON) -m handgen train-classifier --checkpoint $(RUNS)/classifier.pt --zoo-cache $(RUNS)/zoo.pt \
+	$(PYTHON) -m handgen train-detector --checkpoint $(RUNS)/detector.pt --zoo-cache $(RUNS)/zoo.pt \
 		--own-generators $(RUNS)/vae.pt $(RUNS)/gan.pt
 
 csv:
-	$(PYTHON) -m handgen classify --input test_hands --out "Classification Result.csv" --checkpoint $(RUNS)/classifier.pt
+	$(PYTHON) -m handgen classify --input test_hands --out "Classification Result.csv" --checkpoint $(RUNS)/detector.pt
 
 run: install
 	$(MAKE) generators samples detector csv
@@ -44,7 +44,7 @@ evaluate:  # the judge's fool rate, the two-sample test and pixel figures of the
 tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by side on 2 cores; they resume)
 	$(PYTHON) -m handgen tune vae
 	$(PYTHON) -m handgen tune gan
-	$(PYTHON) -m handgen tune classifier
+	$(PYTHON) -m handgen tune detector
 
 crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (two folds side by side: ~17 min a pair, 4 pairs)
 	for scheme in "seen models" "unseen models"; do for pair in "0 1" "2 3"; do \
@@ -62,10 +62,10 @@ yardstick:  # can the yardstick fail? blurred, collapsed and early sets beside t
 	$(PYTHON) scripts/yardstick_checks.py
 
 tables:  # the Markdown tables of README.md and docs/EXPERIMENTS.md, from results/
-	for table in glance yardstick gan vae data fingerprints; do $(PYTHON) scripts/report_tables.py $$table; echo; done
+	for table in glance yardstick gan vae data; do $(PYTHON) scripts/report_tables.py $$table; echo; done
 
 bench:
-	$(PYTHON) -m handgen.bench --json results/bench.jsonl
+	$(PYTHON) scripts/bench.py --json results/bench.jsonl
 
 lint:
 	$(PYTHON) -m ruff check handgen tests scripts

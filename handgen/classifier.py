@@ -1,30 +1,26 @@
-"""The detector: a CNN, trained from scratch, that labels a hand 0 real, 1 VAE-made, 2 GAN-made.
+"""The detector: a CNN classifier, trained from scratch, that labels a hand 0 real, 1 VAE-made, 2 GAN-made.
 
-Only the network and prediction live here; its training step is in `train.py`, its data in `detection.py`.
+Only the network and its probabilities live here, as `gan.py` and `vae.py` hold theirs: its training step is in
+`train`, its data, the folder prediction and the CSV in `detection`.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .data import CHANNELS, check_image_batch, load_folder, to_float
-from .runtime import OutputError, check_config, seeded, writing_to
-
-LABELS = {0: "real", 1: "VAE", 2: "GAN"}
-PROVIDED_FOLDS = 4  # the provided fakes' folds: validating on one holds out a quarter of each model's images
+from .data import CHANNELS, LABELS, check_image_batch, to_float
+from .runtime import check_config, seeded
 
 
 @dataclass
-class ClassifierConfig:
-    """Defaults from the Optuna study in `Hypertuning.ipynb` (with `detection.PROVIDED_REPEATS`), checked at full
-    length against the former defaults before adoption; the last three from cross-validation (`crossval`)."""
+class DetectorConfig:
+    """The network, its training and its decision rule. Values from the Optuna study of `Hypertuning.ipynb`; the
+    decision offsets from cross-validation (`crossval`). The data it learns from is `detection.DataRecipe`."""
 
     width: int = 32             # channels of the first block; doubles at each of the three blocks
     dropout: float = 0.47       # before the linear head
@@ -36,22 +32,13 @@ class ClassifierConfig:
     max_shift: int = 1          # training augmentation: random shift (pixels) and horizontal flip
     label_smoothing: float = 0.077
     mirror: bool = True         # prediction also averages over the left-right mirror image (seen in training)
-    # added to log-probabilities (real, VAE, GAN): a GAN prior shift, picked by cross-fitting on the four
+    # added to log-probabilities (real, VAE, GAN): a GAN prior shift, picked by cross-fitting on the
     # seen-models folds (`crossval.cross_fitted_balanced_accuracy`)
     decision_offsets: tuple[float, float, float] = (0.0, 0.0, 0.5)
-    # the data recipe (`detection.build_detector_data`), kept here so a resume with another recipe is refused
-    provided_repeats: int = 8   # how often the students' labelled fakes appear in training (tuned)
-    generated_fakes: bool = True  # our generator zoo's and final generators' fakes train too
-    validation_fold: int = -1   # the fold of provided fakes held out (`PROVIDED_FOLDS`); -1: all of them train
-    whole_models: bool = False  # folds hold whole student models out instead of a share of each one's images
 
     def __post_init__(self) -> None:
-        check_config(self, positive=("width", "lr", "batch_size", "epochs", "provided_repeats"),
-                     signed=("decision_offsets", "validation_fold"))
-        if not -1 <= self.validation_fold < PROVIDED_FOLDS:
-            raise ValueError(f"validation_fold must be -1 (none) or 0 to {PROVIDED_FOLDS - 1}, "
-                             f"got {self.validation_fold}")
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
+        check_config(self, positive=("width", "lr", "batch_size", "epochs"), signed=("decision_offsets",))
         if len(self.decision_offsets) != len(LABELS):
             raise ValueError(f"decision_offsets needs {len(LABELS)} values (real, VAE, GAN), "
                              f"got {self.decision_offsets}")
@@ -66,12 +53,12 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class HandClassifier(nn.Module):
+class Detector(nn.Module):
     """Image (B, 1, 32, 32) in [-1, 1] -> decision scores (B, 3) for real, VAE, GAN: three conv blocks, global
     average pooling and a linear head; the scores are the log of the softmax probability (averaged over the image
     and, with `config.mirror`, its mirror) plus `config.decision_offsets`. Weights drawn from `config.seed`."""
 
-    def __init__(self, config: ClassifierConfig):
+    def __init__(self, config: DetectorConfig):
         super().__init__()
         self.config = config
         w = config.width
@@ -111,12 +98,12 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
 
 
 @torch.inference_mode()
-def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def predict_proba(model: Detector, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32), as the model decides (softmax of its scores);
     deterministic: eval mode, no random augmentation.
 
     Runs a copy of the model with its batch norms folded, in channels-last layout, on batches of 256: on CPU each
-    of those is faster (`python -m handgen.bench`); the model passed in is left untouched.
+    of those is faster (`scripts/bench.py`); the model passed in is left untouched.
     """
     device = next(model.parameters()).device
     fast = fold_batch_norms(copy.deepcopy(model).eval()).to(memory_format=torch.channels_last)
@@ -125,32 +112,6 @@ def predict_proba(model: HandClassifier, images: torch.Tensor, batch_size: int =
     return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))
 
 
-def classify_images(model: HandClassifier, images: torch.Tensor) -> list[int]:
+def predict_labels(model: Detector, images: torch.Tensor) -> list[int]:
     """Labels 0 real, 1 VAE, 2 GAN for uint8 images (N, 1, 32, 32)."""
     return predict_proba(model, images).argmax(dim=1).tolist()
-
-
-def classify_folder(model: HandClassifier, folder: str | os.PathLike, *, warn: bool = True) -> list[tuple[str, int]]:
-    """(file name, label) for every readable image of `folder`, sorted by name; unreadable files are skipped."""
-    data = load_folder(folder, Path(folder), warn=warn)
-    return list(zip(data.names, classify_images(model, data.images)))
-
-
-def write_predictions_csv(rows: list[tuple[str, int]], path: str | os.PathLike) -> Path:
-    """Write `name, label` lines (no header), sorted by name, via a temporary file renamed into place."""
-    path = Path(path)
-    unfit = [name for name, _ in rows if any(character in name for character in ",\n\r")]
-    if unfit:
-        raise ValueError(f"cannot write {path}: the file name {unfit[0]!r} holds a comma or a line break, which a "
-                         "'name, label' line cannot carry; rename it")
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder; name a file, e.g. {path / 'predictions.csv'}")
-    temporary = path.with_name(f".{path.name}.tmp")
-    with writing_to(path):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text("".join(f"{name}, {label}\n" for name, label in sorted(rows)))
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-    return path

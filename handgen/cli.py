@@ -1,4 +1,4 @@
-"""Command line: `python -m handgen {train-vae,train-gan,sample,train-classifier,crossval,classify,evaluate,tune} ...`.
+"""Command line: `python -m handgen {train-vae,train-gan,sample,train-detector,crossval,classify,evaluate,tune} ...`.
 
 Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key
 share one name (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones.
@@ -15,17 +15,23 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .checkpoint import CheckpointError, load_model
-from .classifier import LABELS, PROVIDED_FOLDS, ClassifierConfig, HandClassifier, classify_images, write_predictions_csv
+from .checkpoint import FAMILIES, GENERATOR_FAMILIES, CheckpointError, load_model
+from .classifier import DetectorConfig, predict_labels
 from .crossval import FOLD_FIELDS, SCHEMES, is_provided_fake, run_fold
-from .data import REAL_HANDS, DataError, generator_split, load_folder
-from .evaluation import build_yardstick, format_table, images_of
-from .families import FAMILIES, GENERATOR_FAMILIES
-from .results import append_rows
-from .runtime import OutputError, pick_device
-from .sample import sample_to_folder
+from .data import LABELS, REAL_HANDS, DataError, load_folder, real_hands_split
+from .detection import (
+    OWN_GENERATORS,
+    PROVIDED_FOLDS,
+    DataRecipe,
+    detector_sources,
+    load_detector,
+    write_predictions_csv,
+)
+from .realism import build_yardstick, images_of
+from .results import append_rows, format_table
+from .runtime import CHECKPOINTS, PREDICTIONS_CSV, RESULTS, RUNS, ZOO_CACHE, OutputError, pick_device
+from .sample import is_sampler, sample_to_folder
 from .train import TrainingDiverged, fit_detector, train_generator
-from .zoo import detector_sources
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: tuple[str, ...] = ()) -> None:
@@ -59,11 +65,12 @@ def config_from_args(config_class: type, args: argparse.Namespace):
         raise UsageError(error) from None
 
 
-def add_detector_data_flags(parser: argparse.ArgumentParser) -> None:
-    """Where the detector's generated fakes come from (the rest of its data recipe is in `ClassifierConfig`)."""
-    parser.add_argument("--zoo-cache", default="runs/zoo.pt", help="samples of the generator zoo, reused if valid")
-    parser.add_argument("--own-generators", nargs="*", default=["checkpoints/vae.pt", "checkpoints/gan.pt"],
+def add_detector_data_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """The detector's data recipe (`DataRecipe` fields) and where its generated fakes come from."""
+    parser.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="samples of the generator zoo, reused if valid")
+    parser.add_argument("--own-generators", nargs="*", default=[str(path) for path in OWN_GENERATORS],
                         help="checkpoints of our own generators whose samples join the fakes (missing ones skipped)")
+    add_config_flags(parser, DataRecipe, skip)
 
 
 def device_from_args(args: argparse.Namespace):
@@ -75,9 +82,9 @@ def device_from_args(args: argparse.Namespace):
 
 def generator_training_images(args: argparse.Namespace):
     """Real hands minus the fixed evaluation hold-out, as uint8 (N, 1, 32, 32)."""
-    data = load_folder(REAL_HANDS, args.data)
-    train, holdout = generator_split(data)
-    print(f"{data.folder}: {len(data)} images, {len(train)} for training, {len(holdout)} held out for evaluation")
+    train, holdout = real_hands_split(args.data)
+    print(f"{train.folder}: {len(train) + len(holdout)} images, {len(train)} for training, {len(holdout)} held out "
+          "for evaluation")
     return train.images
 
 
@@ -92,39 +99,31 @@ def run_train_generator(args: argparse.Namespace) -> None:
 
 def run_sample(args: argparse.Namespace) -> None:
     model, _ = load_model(args.checkpoint, device_from_args(args))
-    if not hasattr(model, "sample_latent"):
+    if not is_sampler(model):
         raise CheckpointError(f"{args.checkpoint} holds a {type(model).__name__}, not a generator "
                               "(train-vae or train-gan makes one)")
     paths = sample_to_folder(model, args.out, n=args.n, seed=args.seed, checkpoint=args.checkpoint)
     print(f"wrote {len(paths)} images to {args.out}")
 
 
-def load_detector(path: str, device=None) -> HandClassifier:
-    """The detector saved at `path`; a clear error if it holds another kind of model."""
-    model, _ = load_model(path, pick_device(device))
-    if not isinstance(model, HandClassifier):
-        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a detector (train-classifier makes one)")
-    return model
-
-
-def run_train_classifier(args: argparse.Namespace) -> None:
-    config = config_from_args(ClassifierConfig, args)
+def run_train_detector(args: argparse.Namespace) -> None:
+    config, recipe = config_from_args(DetectorConfig, args), config_from_args(DataRecipe, args)
     device = device_from_args(args)
-    data = detector_sources(args.zoo_cache, tuple(args.own_generators)).assemble(config)
+    data = detector_sources(args.zoo_cache, tuple(args.own_generators)).assemble(recipe)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
-    _, history = fit_detector(data.train, config, validation=(data.validation.images, data.validation.labels),
+    _, history = fit_detector(data.train, config, recipe, validation=(data.validation.images, data.validation.labels),
                               checkpoint=args.checkpoint, device=device)
     final = history[-1]
-    print(f"classifier trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
+    print(f"detector trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
           + ", ".join(f"{name} {final[f'val_recall_{name}']:.3f}" for name in LABELS.values())
           + f"; checkpoint {args.checkpoint}")
 
 
 def run_crossval(args: argparse.Namespace) -> None:
-    config = config_from_args(ClassifierConfig, args)
+    config, recipe = config_from_args(DetectorConfig, args), config_from_args(DataRecipe, args)
     torch.set_num_threads(args.threads)
     rows = run_fold(detector_sources(args.zoo_cache, tuple(args.own_generators)), args.fold, args.scheme, config,
-                    checkpoint=args.checkpoint)
+                    recipe, checkpoint=args.checkpoint)
     append_rows(rows, args.json)
     fakes = [row for row in rows if is_provided_fake(row["source"], row["label"])]
     correct = sum(max(range(3), key=row["proba"].__getitem__) == row["label"] for row in fakes) / len(fakes)
@@ -135,7 +134,7 @@ def run_crossval(args: argparse.Namespace) -> None:
 def run_classify(args: argparse.Namespace) -> None:
     model = load_detector(args.checkpoint, device_from_args(args))
     data = load_folder(args.input)
-    data_rows = list(zip(data.names, classify_images(model, data.images)))
+    data_rows = list(zip(data.names, predict_labels(model, data.images)))
     path = write_predictions_csv(data_rows, args.out)
     counts = Counter(label for _, label in data_rows)
     print(f"labelled {len(data_rows)} images of {data.folder} -> {path}: "
@@ -176,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(f"train-{family}", help=f"train the {family.upper()} on real hands "
                                                           "(resumes from --checkpoint)")
         sub.add_argument("--data", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
-        sub.add_argument("--checkpoint", default=f"runs/{family}.pt", help="saved every epoch; resumed if present")
+        sub.add_argument("--checkpoint", default=str(RUNS / f"{family}.pt"),
+                         help="saved every epoch; resumed if present")
         sub.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
         add_config_flags(sub, FAMILIES[family].config)
         sub.set_defaults(run=run_train_generator, family=family)
@@ -188,29 +188,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_sample)
 
-    sub = commands.add_parser("train-classifier", help="train the real/VAE/GAN detector (resumes from --checkpoint)")
-    sub.add_argument("--checkpoint", default="runs/classifier.pt", help="saved every epoch; resumed if present")
+    sub = commands.add_parser("train-detector", aliases=["train-classifier"],
+                              help="train the real/VAE/GAN detector (resumes from --checkpoint)")
+    sub.add_argument("--checkpoint", default=str(RUNS / "detector.pt"), help="saved every epoch; resumed if present")
     add_detector_data_flags(sub)
     sub.add_argument("--device", choices=["cpu", "cuda"])
-    add_config_flags(sub, ClassifierConfig)
-    sub.set_defaults(run=run_train_classifier)
+    add_config_flags(sub, DetectorConfig)
+    sub.set_defaults(run=run_train_detector)
 
     sub = commands.add_parser("crossval", help="one fold of the detector's cross-validation on the students' fakes")
     sub.add_argument("--fold", type=int, required=True, choices=range(PROVIDED_FOLDS))
     sub.add_argument("--scheme", choices=SCHEMES, default="seen models",
                      help="'seen models': a share of each student model held out; 'unseen models': whole models")
     sub.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
-    sub.add_argument("--json", default="results/detector_cv.jsonl", help="out-of-fold rows are appended here")
+    sub.add_argument("--json", default=str(RESULTS / "detector_cv.jsonl"), help="out-of-fold rows are appended here")
     sub.add_argument("--threads", type=positive_int, default=torch.get_num_threads(),
                      help="CPU threads (1 runs two folds side by side on 2 cores)")
-    add_detector_data_flags(sub)
-    add_config_flags(sub, ClassifierConfig, skip=FOLD_FIELDS)
+    add_detector_data_flags(sub, skip=FOLD_FIELDS)
+    add_config_flags(sub, DetectorConfig)
     sub.set_defaults(run=run_crossval)
 
     sub = commands.add_parser("classify", help="label every image of a folder 0 real, 1 VAE, 2 GAN into a CSV")
     sub.add_argument("--input", default="test_hands", help="folder name or path (default: look up 'test_hands')")
-    sub.add_argument("--out", default="Classification Result.csv")
-    sub.add_argument("--checkpoint", default="checkpoints/classifier.pt")
+    sub.add_argument("--out", default=str(PREDICTIONS_CSV))
+    sub.add_argument("--checkpoint", default=str(CHECKPOINTS / "detector.pt"))
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_classify)
 
@@ -218,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("sets", nargs="+", metavar="SET",
                      help="folders of generated JPEGs (e.g. VAE_hands) or generator checkpoints (2000 fresh samples)")
     sub.add_argument("--real", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
-    sub.add_argument("--judge-folder", default="checkpoints",
+    sub.add_argument("--judge-folder", default=str(CHECKPOINTS),
                      help="where the judge is cached (judge-<hash of its data and config>.pt); trained there if absent")
     sub.add_argument("--two-sample", action=argparse.BooleanOptionalAction, default=True,
                      help="run the two-sample test (a few minutes on a CPU)")
@@ -226,11 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=run_evaluate)
 
     sub = commands.add_parser("tune", help="Optuna search for one model family (resumes from --storage)")
-    sub.add_argument("family", choices=["vae", "gan", "classifier"])
+    sub.add_argument("family", choices=["vae", "gan", "detector"])
     sub.add_argument("--trials", type=positive_int, help="total trials of the study (default: per family)")
     sub.add_argument("--epochs", type=positive_int, help="epochs per trial (default: per family)")
-    sub.add_argument("--storage", default="results/tuning.db", help="SQLite file holding the studies")
-    sub.add_argument("--zoo-cache", default="runs/zoo.pt", help="classifier: samples of the generator zoo")
+    sub.add_argument("--storage", default=str(RESULTS / "tuning.db"), help="SQLite file holding the studies")
+    sub.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="detector: samples of the generator zoo")
     sub.set_defaults(run=run_tune)
     return parser
 

@@ -2,13 +2,13 @@
 
 The final detector trains on every provided fake, so its own validation can only speak for real hands and our
 held-out zoo generators. How it does on students' fakes is measured here: fold k trains the same recipe with
-fold k of the provided fakes held out (`detection.generator_folds`). Two schemes:
+fold k of the provided fakes held out (`detection.model_folds`). Two schemes:
 
 * "seen models": a quarter of each student model's images is held out; new images of models the detector has
   seen examples of, which is how the fakes of `test_hands/` relate to the provided ones;
 * "unseen models": whole models are held out; generators the detector never saw.
 
-Folds are independent (`scripts/cross_validate_detector.py` runs one per process) and append JSON lines.
+Folds are independent (`python -m handgen crossval --fold K` runs one per process) and append JSON lines.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .classifier import LABELS, ClassifierConfig, predict_proba
-from .detection import HELD_OUT_REALS, DetectorSources, LabelledSet, image_hashes, provided_examples
-from .families import REAL
+from .classifier import DetectorConfig, predict_proba
+from .data import LABELS, REAL, LabelledSet, image_hashes
+from .detection import HELD_OUT_REALS, DataRecipe, DetectorSources, provided_examples
 from .metrics import accuracy_by_group, confusion_matrix, per_class_recall
 from .results import read_rows
 from .train import fit_detector
@@ -33,37 +33,39 @@ SCHEMES = {"seen models": False, "unseen models": True}  # scheme -> whole model
 FOLD_FIELDS = ("validation_fold", "whole_models")          # what differs between the folds of one recipe
 
 
-def recipe_name(config: ClassifierConfig, sources: DetectorSources) -> str:
-    """A recipe as the config fields that differ from the defaults, plus a hash of the generated fakes it saw;
-    decision offsets are no part of it (rows are read back before them)."""
-    default = dataclasses.asdict(ClassifierConfig())
-    changed = [f"{key} {value}" for key, value in dataclasses.asdict(config).items()
+def recipe_name(config: DetectorConfig, recipe: DataRecipe, sources: DetectorSources) -> str:
+    """A recipe as the config and data-recipe fields that differ from the defaults, plus a hash of the generated
+    fakes it saw; decision offsets are no part of it (rows are read back before them)."""
+    default = {**dataclasses.asdict(DetectorConfig()), **dataclasses.asdict(DataRecipe())}
+    settings = {**dataclasses.asdict(config), **dataclasses.asdict(recipe)}
+    changed = [f"{key} {value}" for key, value in settings.items()
                if key not in (*FOLD_FIELDS, "decision_offsets") and value != default[key]]
     generated = hashlib.blake2b(sources.generated.images.numpy().tobytes(), digest_size=3).hexdigest()
     return ", ".join(changed or ["defaults"]) + f"; generated fakes {generated}"
 
 
 def run_fold(sources: DetectorSources, fold: int, scheme: str = "seen models",
-             config: ClassifierConfig | None = None, checkpoint: str | os.PathLike | None = None,
-             progress: bool = False) -> list[dict]:
+             config: DetectorConfig | None = None, recipe: DataRecipe | None = None,
+             checkpoint: str | os.PathLike | None = None, progress: bool = False) -> list[dict]:
     """Train the detector without fold `fold` of the provided fakes; one JSON-ready row per held-out fake and per
     held-out real hand (those tell what a change of decision rule costs the real class). A `checkpoint` keeps the
     fold's model (and resumes it)."""
-    config = dataclasses.replace(config or ClassifierConfig(), validation_fold=fold, whole_models=SCHEMES[scheme])
-    data = sources.assemble(config)
+    config = config or DetectorConfig()
+    recipe = dataclasses.replace(recipe or DataRecipe(), validation_fold=fold, whole_models=SCHEMES[scheme])
+    data = sources.assemble(recipe)
     started = time.perf_counter()
-    model, _ = fit_detector(data.train, config, checkpoint=checkpoint, progress=progress)
+    model, _ = fit_detector(data.train, config, recipe, checkpoint=checkpoint, progress=progress)
     minutes = round((time.perf_counter() - started) / 60, 1)
     held_out = data.validation.subset([i for i, source in enumerate(data.validation.sources)
                                        if is_provided_fake(source, data.validation.labels[i])
                                        or source == HELD_OUT_REALS])
-    recipe = recipe_name(config, sources)
-    return [{"scheme": scheme, "fold": fold, "recipe": recipe, "offsets": list(config.decision_offsets),
-             "minutes": minutes, "source": source, "generator": generator, "image": digest, "label": int(label),
+    name = recipe_name(config, recipe, sources)
+    return [{"scheme": scheme, "fold": fold, "recipe": name, "offsets": list(config.decision_offsets),
+             "minutes": minutes, "source": source, "model": model_name, "image": digest, "label": int(label),
              "proba": [round(p, 4) for p in row.tolist()]}
-            for source, generator, digest, label, row in zip(held_out.sources, held_out.generators,
-                                                             image_hashes(held_out.images), held_out.labels,
-                                                             predict_proba(model, held_out.images))]
+            for source, model_name, digest, label, row in zip(held_out.sources, held_out.models,
+                                                              image_hashes(held_out.images), held_out.labels,
+                                                              predict_proba(model, held_out.images))]
 
 
 def is_provided_fake(source: str, label: int) -> bool:
@@ -98,7 +100,7 @@ class OutOfFold:
     def summary(self, offsets=(0.0, 0.0, 0.0)) -> dict:
         """Accuracy on the fakes, per source and per class (real hands too); how concentrated the errors are."""
         truth, predicted = self.held_out.labels.numpy(), self.decide(offsets)
-        wrong_by_model = accuracy_by_group(truth, predicted, self.held_out.generators)
+        wrong_by_model = accuracy_by_group(truth, predicted, self.held_out.models)
         return {"scheme": self.scheme, "recipe": self.recipe, "folds": self.folds, "images": len(truth),
                 "accuracy": float(np.mean(truth == predicted)),
                 "by_source": accuracy_by_group(truth, predicted, self.held_out.sources),
@@ -177,7 +179,7 @@ def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
     latest = {}
     for row in rows:
         if row["recipe"] == recipe:
-            latest[(row["fold"], row["image"], row["generator"], row["source"])] = row  # a rerun replaces it
+            latest[(row["fold"], row["image"], row["model"], row["source"])] = row  # a rerun replaces it
     fakes = [row for row in latest.values() if is_provided_fake(row["source"], row["label"])]
     reals = [row for row in latest.values() if row["source"] == HELD_OUT_REALS]
     provided = provided if provided is not None else provided_examples(warn=False)
@@ -197,3 +199,4 @@ def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
                      torch.tensor([undecided(row) for row in fakes]), np.array([row["fold"] for row in fakes]),
                      torch.tensor([undecided(row) for row in reals]).reshape(-1, 3),
                      np.array([row["fold"] for row in reals], dtype=int))
+

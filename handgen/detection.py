@@ -1,80 +1,59 @@
-"""Labelled data for the detector: real hands, the provided students' fakes, our generated fakes, by source.
+"""The detector's data and its use: labelled sources, the data recipe, labelling a folder, the CSV.
 
-The detector must label fakes from generators it never saw, so the data is organised by *source* (a folder, or
-one of our generator snapshots) and by *model* (one trained generator): validation holds whole sources or a fold
-of each model's images out, not just random images. Nothing here trains; the generated fakes come from `zoo`.
+The detector must label fakes from generators it never saw, so its data is organised by *source* (a folder, or one
+of our generator snapshots) and by *model* (one trained generator, a student's or ours): validation holds whole
+sources or a fold of each model's images out, not just random images. The generated fakes come from `zoo`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .classifier import PROVIDED_FOLDS, ClassifierConfig
-from .data import ImageSet, list_image_files, load_folder
-from .families import GAN_LABEL, REAL, VAE_LABEL
+from .checkpoint import CheckpointError, load_model
+from .classifier import Detector, predict_labels
+from .data import (
+    GAN_LABEL,
+    REAL,
+    VAE_LABEL,
+    ImageSet,
+    LabelledSet,
+    image_hashes,
+    jpeg_round_trip,
+    list_image_files,
+    load_folder,
+    real_hands_split,
+)
+from .runtime import CHECKPOINTS, ZOO_CACHE, OutputError, check_config, pick_device, replace_atomically
+from .zoo import DEFAULT_ZOO, cached_zoo_samples, own_generator_samples
 
 PROVIDED_FOLDERS = {"classifier/real_hands": REAL, "classifier/VAE_hands": VAE_LABEL,
                     "classifier/GAN_hands": GAN_LABEL}
+PROVIDED_FOLDS = 4  # the provided fakes' folds: validating on one holds out a quarter of each model's images
+HELD_OUT_REALS = "real_hands held out"  # the source name of the generators' held-out real hands
+OWN_GENERATORS = (CHECKPOINTS / "vae.pt", CHECKPOINTS / "gan.pt")
 
 
 @dataclass
-class LabelledSet:
-    """uint8 images (N, 1, 32, 32), labels (N,) in {0, 1, 2}, the source of each image and the generator (one
-    trained model) that made it; `generators` defaults to the sources."""
+class DataRecipe:
+    """What the detector learns from, stored in its checkpoint beside its `DetectorConfig` (a resume with another
+    recipe is refused). Values from the Optuna study of `Hypertuning.ipynb` and cross-validation (`crossval`)."""
 
-    images: torch.Tensor
-    labels: torch.Tensor
-    sources: list[str]
-    generators: list[str] | None = None
+    provided_repeats: int = 8   # how often the students' labelled fakes appear in training
+    generated_fakes: bool = True  # our generator zoo's and final generators' fakes train too
+    validation_fold: int = -1   # the fold of provided fakes held out (`PROVIDED_FOLDS`); -1: all of them train
+    whole_models: bool = False  # folds hold whole student models out instead of a share of each one's images
 
     def __post_init__(self) -> None:
-        if self.generators is None:
-            self.generators = list(self.sources)
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    @classmethod
-    def from_images(cls, images: torch.Tensor, label: int, source: str,
-                    generators: list[str] | None = None) -> LabelledSet:
-        return cls(images, torch.full((len(images),), label, dtype=torch.long), [source] * len(images), generators)
-
-    @classmethod
-    def concat(cls, parts: list[LabelledSet]) -> LabelledSet:
-        parts = [p for p in parts if len(p)]
-        if not parts:
-            return cls(torch.empty(0, 1, 32, 32, dtype=torch.uint8), torch.empty(0, dtype=torch.long), [])
-        return cls(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                   [s for p in parts for s in p.sources], [g for p in parts for g in p.generators])
-
-    def subset(self, mask_or_indices) -> LabelledSet:
-        indices = torch.as_tensor(mask_or_indices)
-        if indices.dtype == torch.bool:
-            indices = indices.nonzero().squeeze(1)
-        indices = indices.tolist()
-        return LabelledSet(self.images[indices], self.labels[indices], [self.sources[i] for i in indices],
-                           [self.generators[i] for i in indices])
-
-    def examples(self, label: int, n: int, seed: int = 0) -> torch.Tensor:
-        """Up to n images of one class, drawn at random (seeded) for display."""
-        indices = (self.labels == label).nonzero().squeeze(1)
-        return self.images[indices[torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))[:n]]]
-
-    def counts(self) -> dict[str, int]:
-        """Images per class name."""
-        names = {REAL: "real", VAE_LABEL: "VAE", GAN_LABEL: "GAN"}
-        tally = Counter(self.labels.tolist())
-        return {names[label]: tally.get(label, 0) for label in names}
-
-
-def image_hashes(images: torch.Tensor) -> list[str]:
-    """One content hash per uint8 image: finds the same hand under two file names."""
-    return [hashlib.blake2b(image.numpy().tobytes(), digest_size=12).hexdigest() for image in images]
+        check_config(self, positive=("provided_repeats",), signed=("validation_fold",))
+        if not -1 <= self.validation_fold < PROVIDED_FOLDS:
+            raise ValueError(f"DataRecipe.validation_fold must be -1 (none) or 0 to {PROVIDED_FOLDS - 1}, "
+                             f"got {self.validation_fold}")
 
 
 def provided_examples(warn: bool = True) -> LabelledSet:
@@ -89,7 +68,7 @@ def provided_examples(warn: bool = True) -> LabelledSet:
 
 
 def models_of(data: ImageSet) -> list[str]:
-    """Which model made each image of a provided folder, or the file name where that is unknown.
+    """Which student's model made each image of a provided folder, or the file name where that is unknown.
 
     A folder may ship a listing of the files' original names: a text file in place of an image whose i-th line
     names the folder's i-th file, as `GAN_hands_<student>_<student>_GAN297.jpeg.jpeg`. Each student made one
@@ -106,21 +85,21 @@ def models_of(data: ImageSet) -> list[str]:
     return list(data.names)
 
 
-def generator_folds(generators: list[str], folds: int, seed: int = 0, *, whole: bool = False) -> torch.Tensor:
-    """A fold (0 .. folds-1) for each image, drawn at random (seeded).
+def model_folds(models: list[str], folds: int, seed: int = 0, *, whole: bool = False) -> torch.Tensor:
+    """A fold (0 .. folds-1) for each image, drawn at random (seeded), from the model that made it.
 
-    By default each generator's images are dealt over the folds, one per fold in turn from a random start:
-    validating on one fold then shows new images of models the others trained on, which is how the fakes of
-    `test_hands/` relate to the provided ones. `whole` keeps each generator in one fold instead: models unseen.
+    By default each model's images are dealt over the folds, one per fold in turn from a random start: validating on
+    one fold then shows new images of models the others trained on, which is how the fakes of `test_hands/` relate
+    to the provided ones. `whole` keeps each model in one fold instead: models unseen.
     """
     rng = np.random.default_rng(seed)
-    next_fold, assigned = {}, np.empty(len(generators), dtype=np.int64)
-    for index in rng.permutation(len(generators)):
-        generator = generators[index]
-        if generator not in next_fold:
-            next_fold[generator] = int(rng.integers(folds))
-        assigned[index] = next_fold[generator] % folds
-        next_fold[generator] += 0 if whole else 1
+    next_fold, assigned = {}, np.empty(len(models), dtype=np.int64)
+    for index in rng.permutation(len(models)):
+        model = models[index]
+        if model not in next_fold:
+            next_fold[model] = int(rng.integers(folds))
+        assigned[index] = next_fold[model] % folds
+        next_fold[model] += 0 if whole else 1
     return torch.from_numpy(assigned)
 
 
@@ -139,29 +118,26 @@ class DetectorData:
     validation: LabelledSet
 
 
-HELD_OUT_REALS = "real_hands held out"  # the source name of the generators' held-out real hands
-
-
 def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
-                        generated: LabelledSet, config: ClassifierConfig,
+                        generated: LabelledSet, recipe: DataRecipe,
                         held_out_zoo: tuple[str, ...] = ("vae blurry", "gan wide"), seed: int = 0) -> DetectorData:
-    """Assemble the detector's sets from uint8 images, as `config`'s data recipe says: real hands split as for the
-    generators (the generators' held-out hands validate), the zoo members `held_out_zoo` held out whole, and the
-    provided fakes' fold `config.validation_fold` of `PROVIDED_FOLDS` (see `generator_folds`; -1: every provided
-    fake trains), models dealt over the folds or (`config.whole_models`) kept whole.
+    """Assemble the detector's sets from uint8 images, as `recipe` says: real hands split as for the generators (the
+    generators' held-out hands validate), the zoo members `held_out_zoo` held out whole, and the provided fakes' fold
+    `recipe.validation_fold` of `PROVIDED_FOLDS` (see `model_folds`; -1: every provided fake trains), models dealt
+    over the folds or (`recipe.whole_models`) kept whole.
 
-    The provided training fakes appear `config.provided_repeats` times: they are the only examples of the students'
+    The provided training fakes appear `recipe.provided_repeats` times: they are the only examples of the students'
     generators, the population the detector is for, and are outnumbered by our own generated fakes, which join
-    only with `config.generated_fakes`.
+    only with `recipe.generated_fakes`.
     """
     provided = without_images_of(provided, torch.cat([real_train, real_holdout]))  # its reals are in real_hands
-    folds = generator_folds(provided.generators, PROVIDED_FOLDS, seed, whole=config.whole_models)
-    to_validation = (provided.labels != REAL) & (folds == config.validation_fold)
-    generated = generated if config.generated_fakes else LabelledSet.concat([])
+    folds = model_folds(provided.models, PROVIDED_FOLDS, seed, whole=recipe.whole_models)
+    to_validation = (provided.labels != REAL) & (folds == recipe.validation_fold)
+    generated = generated if recipe.generated_fakes else LabelledSet.concat([])
     zoo_out = torch.tensor([any(f"zoo {name} " in source for name in held_out_zoo) for source in generated.sources],
                            dtype=torch.bool)
     train = LabelledSet.concat([LabelledSet.from_images(real_train, REAL, "real_hands"),
-                                *[provided.subset(~to_validation)] * config.provided_repeats,
+                                *[provided.subset(~to_validation)] * recipe.provided_repeats,
                                 generated.subset(~zoo_out)])
     validation = LabelledSet.concat([LabelledSet.from_images(real_holdout, REAL, HELD_OUT_REALS),
                                      provided.subset(to_validation), generated.subset(zoo_out)])
@@ -170,13 +146,56 @@ def build_detector_data(real_train: torch.Tensor, real_holdout: torch.Tensor, pr
 
 @dataclass
 class DetectorSources:
-    """Everything the detector may learn from, before the split: `build_detector_data` assembles the sets."""
+    """Everything the detector may learn from, before the split: `assemble` makes the sets of a recipe."""
 
     real_train: torch.Tensor    # the generators' 7500 training hands
     real_holdout: torch.Tensor  # the generators' 500 held-out hands
     provided: LabelledSet       # the coursework's labelled folders
-    generated: LabelledSet      # the zoo and our own final generators (`zoo.generated_fakes`)
+    generated: LabelledSet      # the zoo's and our own final generators' samples, stored as JPEG
 
-    def assemble(self, config: ClassifierConfig) -> DetectorData:
-        """The training and validation sets of `config`'s data recipe."""
-        return build_detector_data(self.real_train, self.real_holdout, self.provided, self.generated, config)
+    def assemble(self, recipe: DataRecipe) -> DetectorData:
+        """The training and validation sets of `recipe`."""
+        return build_detector_data(self.real_train, self.real_holdout, self.provided, self.generated, recipe)
+
+
+def detector_sources(zoo_cache: str | os.PathLike | None = ZOO_CACHE,
+                     own_checkpoints: tuple[str | os.PathLike, ...] = OWN_GENERATORS,
+                     quick: bool = False) -> DetectorSources:
+    """Real hands, provided fakes, the zoo (trained, or read from `zoo_cache`) and our own generators' samples
+    (missing checkpoints are skipped), every generated image stored as a quality-75 JPEG, as every real and provided
+    hand is. Quick mode: 1024 real hands and a one-epoch zoo, for a smoke run."""
+    train, holdout = real_hands_split()
+    real = train.images[:1024] if quick else train.images
+    members = tuple(member.quick() for member in DEFAULT_ZOO) if quick else DEFAULT_ZOO
+    zoo = cached_zoo_samples(real, None if quick else zoo_cache, members, 100 if quick else 300)
+    own = own_generator_samples([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
+    generated = LabelledSet.concat([zoo, own])
+    generated = LabelledSet(jpeg_round_trip(generated.images), generated.labels, generated.sources, generated.models)
+    return DetectorSources(real, holdout.images, provided_examples(), generated)
+
+
+def load_detector(path: str | os.PathLike, device: torch.device | str | None = None) -> Detector:
+    """The detector saved at `path`; a clear error if it holds another kind of model."""
+    model, _ = load_model(path, pick_device(device))
+    if not isinstance(model, Detector):
+        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a detector (train-detector makes one)")
+    return model
+
+
+def classify_folder(model: Detector, folder: str | os.PathLike, *, warn: bool = True) -> list[tuple[str, int]]:
+    """(file name, label) for every readable image of `folder`, sorted by name; unreadable files are skipped."""
+    data = load_folder(folder, Path(folder), warn=warn)
+    return list(zip(data.names, predict_labels(model, data.images)))
+
+
+def write_predictions_csv(rows: list[tuple[str, int]], path: str | os.PathLike) -> Path:
+    """Write `name, label` lines (no header, UTF-8), sorted by name, whole or not at all."""
+    path = Path(path)
+    unfit = [name for name, _ in rows if any(character in name for character in ",\n\r")]
+    if unfit:
+        raise ValueError(f"cannot write {path}: the file name {unfit[0]!r} holds a comma or a line break, which a "
+                         "'name, label' line cannot carry; rename it")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; name a file, e.g. {path / 'predictions.csv'}")
+    text = "".join(f"{name}, {label}\n" for name, label in sorted(rows))
+    return replace_atomically(path, lambda handle: handle.write(text.encode("utf-8")))

@@ -34,7 +34,7 @@ class GANConfig:
     spectral_norm: bool = True      # spectral normalisation in the discriminator
     ema_decay: float = 0.999        # generator weight averaging; 0 disables
     mixed_precision: bool = True    # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
-    lr_generator: float = 7.3e-4    # G learns ~6x faster than D: with spectral norm, D needs no head start
+    lr_generator: float = 7.3e-4    # G learns faster than D: with spectral norm, D needs no head start
     lr_discriminator: float = 1.1e-4
     beta1: float = 0.0              # Adam betas; beta1 = 0 suits spectrally normalised GANs
     beta2: float = 0.99
@@ -147,7 +147,7 @@ class GAN(nn.Module):
         device = next(self.parameters()).device
         return torch.randn(n, self.latent_dim, generator=generator).to(device)
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> images (B, 1, 32, 32) in [-1, 1]."""
         return self.sampler()(z)
 

@@ -1,4 +1,4 @@
-"""Realism figures our generators cannot game: an independent judge's fool rate and a two-sample test.
+"""The yardstick: realism figures our generators cannot game, and pixel statistics beside them.
 
 Pixel FID, KID and precision/recall sit at the real floor for every generator we made, yet a CNN calls
 almost all of our samples fake: pixel statistics cannot see fine detail. Two figures that can:
@@ -12,7 +12,9 @@ almost all of our samples fake: pixel statistics cannot see fine detail. Two fig
   Its floor is real training hands against other real training hands. A generator that copied training
   hands would reach that floor and no lower, as a perfect one would: the copy share tells the two apart.
 
-Both see the images as JPEG files, as the real hands and the committed samples are stored.
+Both see the images as JPEG files, as the real hands and the committed samples are stored. The pixel figures (FID,
+KID, precision and recall in the space of principal components of pixels, the copy share, the share of black
+pixels) cannot be fooled by any network, but cannot see fine detail either.
 """
 
 from __future__ import annotations
@@ -27,58 +29,63 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from .checkpoint import load_model, read_checkpoint, strip_optimizer_state
-from .classifier import ClassifierConfig, HandClassifier, predict_proba
-from .detection import LabelledSet, build_detector_data
-from .families import REAL
-from .metrics import wilson_interval
-from .runtime import preserved_random_state
-from .train import train_classifier
+from .classifier import Detector, DetectorConfig, predict_proba
+from .data import REAL, LabelledSet, jpeg_round_trip, load_folder, real_hands_split
+from .detection import DataRecipe, build_detector_data, provided_examples
+from .metrics import PixelPCA, copy_share, frechet_distance, kernel_distance, precision_recall, wilson_interval
+from .runtime import CHECKPOINTS, preserved_random_state
+from .sample import generate, is_sampler
+from .train import train_detector
 
 # the detector's network and training recipe without any generated fakes, deciding by plain argmax
-JUDGE_CONFIG = ClassifierConfig(decision_offsets=(0.0, 0.0, 0.0), generated_fakes=False)
+JUDGE_CONFIG = DetectorConfig(decision_offsets=(0.0, 0.0, 0.0))
+JUDGE_RECIPE = DataRecipe(generated_fakes=False)
 # a lighter recipe for the two-sample test, trained once per fold
-TWO_SAMPLE_CONFIG = ClassifierConfig(epochs=8, decision_offsets=(0.0, 0.0, 0.0))
+TWO_SAMPLE_CONFIG = DetectorConfig(epochs=8, decision_offsets=(0.0, 0.0, 0.0))
 TWO_SAMPLE_FOLDS = 5
 TWO_SAMPLE_SIZE = 2000  # samples (and as many real hands) per test
 SAMPLE = 1              # the two-sample test's label for the set under test (real hands are REAL = 0)
+BLACK_LEVEL = 10        # a pixel below this grey level counts as background
 
 
 def judge_training_set(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
-                       config: ClassifierConfig = JUDGE_CONFIG) -> LabelledSet:
+                       recipe: DataRecipe = JUDGE_RECIPE) -> LabelledSet:
     """Real training hands (N, 1, 32, 32) against the provided students' fakes, as the detector's data recipe
     assembles them without generated fakes: the provided real hands (which are among the real hands, held-out ones
     included) and any fake identical to a real hand are left out."""
-    if config.generated_fakes or config.validation_fold != -1:
+    if recipe.generated_fakes or recipe.validation_fold != -1:
         raise ValueError("the judge learns from real hands and every provided fake only (generated_fakes=False, "
                          "validation_fold=-1)")
-    return build_detector_data(real_train, real_holdout, provided, LabelledSet.concat([]), config).train
+    return build_detector_data(real_train, real_holdout, provided, LabelledSet.concat([]), recipe).train
 
 
-def judge_key(training: LabelledSet, config: ClassifierConfig = JUDGE_CONFIG) -> str:
-    """A short hash of the judge's images, labels and config: the cache key of its checkpoint."""
-    digest = hashlib.blake2b(repr(sorted(dataclasses.asdict(config).items())).encode(), digest_size=6)
+def judge_key(training: LabelledSet, config: DetectorConfig = JUDGE_CONFIG, recipe: DataRecipe = JUDGE_RECIPE) -> str:
+    """A short hash of the judge's images, labels, config and recipe: the cache key of its checkpoint."""
+    settings = {**dataclasses.asdict(config), **dataclasses.asdict(recipe)}
+    digest = hashlib.blake2b(repr(sorted(settings.items())).encode(), digest_size=6)
     digest.update(training.images.numpy().tobytes())
     digest.update(training.labels.numpy().tobytes())
     return digest.hexdigest()
 
 
 def train_judge(real_train: torch.Tensor, real_holdout: torch.Tensor, provided: LabelledSet,
-                folder: str | os.PathLike = "checkpoints", config: ClassifierConfig = JUDGE_CONFIG,
-                progress: bool = True) -> tuple[HandClassifier, Path]:
+                folder: str | os.PathLike = CHECKPOINTS, config: DetectorConfig = JUDGE_CONFIG,
+                recipe: DataRecipe = JUDGE_RECIPE, progress: bool = True) -> tuple[Detector, Path]:
     """The judge (see `judge_training_set`) from `folder/judge-<key>.pt`, trained (resumably) only if it is not
-    there yet; the key hashes its training images, labels and config."""
-    training = judge_training_set(real_train, real_holdout, provided, config)
-    path = Path(folder) / f"judge-{judge_key(training, config)}.pt"
+    there yet; the key hashes its training images, labels, config and recipe."""
+    training = judge_training_set(real_train, real_holdout, provided, recipe)
+    path = Path(folder) / f"judge-{judge_key(training, config, recipe)}.pt"
     if path.is_file() and read_checkpoint(path)["epoch"] >= config.epochs:
         model, _ = load_model(path)
         return model, path
-    model = HandClassifier(config)
-    train_classifier(model, training.images, training.labels, config, checkpoint=path, progress=progress)
+    model = Detector(config)
+    train_detector(model, training.images, training.labels, config, recipe=recipe, checkpoint=path,
+                   progress=progress)
     strip_optimizer_state(path)  # weights, config and history: small enough to commit
     return model.cpu().eval(), path
 
 
-def fool_rate(judge: HandClassifier, images: torch.Tensor) -> dict[str, float]:
+def fool_rate(judge: Detector, images: torch.Tensor) -> dict[str, float]:
     """Share of uint8 images (N, 1, 32, 32) the judge calls real, with its 95% interval."""
     called_real = int((predict_proba(judge, images).argmax(dim=1) == REAL).sum())
     low, high = wilson_interval(called_real, len(images))
@@ -86,7 +93,7 @@ def fool_rate(judge: HandClassifier, images: torch.Tensor) -> dict[str, float]:
             "fool_rate_n": len(images)}
 
 
-def two_sample_test(images: torch.Tensor, real: torch.Tensor, config: ClassifierConfig = TWO_SAMPLE_CONFIG,
+def two_sample_test(images: torch.Tensor, real: torch.Tensor, config: DetectorConfig = TWO_SAMPLE_CONFIG,
                     folds: int = TWO_SAMPLE_FOLDS, seed: int = 0) -> dict[str, float]:
     """k-fold accuracy (with its 95% interval) of fresh networks telling uint8 `images` from `real` hands.
 
@@ -97,7 +104,7 @@ def two_sample_test(images: torch.Tensor, real: torch.Tensor, config: Classifier
         return _two_sample_test(images, real, config, folds, seed)
 
 
-def _two_sample_test(images: torch.Tensor, real: torch.Tensor, config: ClassifierConfig, folds: int,
+def _two_sample_test(images: torch.Tensor, real: torch.Tensor, config: DetectorConfig, folds: int,
                      seed: int) -> dict[str, float]:
     n = min(len(images), len(real))
     if n < 2 * folds:
@@ -108,8 +115,8 @@ def _two_sample_test(images: torch.Tensor, real: torch.Tensor, config: Classifie
     correct = 0
     for fold in range(folds):
         held_out = fold_of == fold
-        network = HandClassifier(dataclasses.replace(config, seed=config.seed + fold))
-        train_classifier(network, data[~held_out], labels[~held_out], network.config, progress=False)
+        network = Detector(dataclasses.replace(config, seed=config.seed + fold))
+        train_detector(network, data[~held_out], labels[~held_out], network.config, progress=False)
         probabilities = predict_proba(network.cpu(), data[held_out])
         predicted = torch.where(probabilities[:, SAMPLE] > probabilities[:, REAL], SAMPLE, REAL)
         correct += int((predicted == labels[held_out]).sum())
@@ -122,3 +129,111 @@ def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """uint8 images (N, 1, 32, 32) under a Gaussian blur of `sigma` pixels: a visibly worse set for checks."""
     smooth = gaussian_filter(images.numpy().astype(np.float64), sigma=(0, 0, sigma, sigma), mode="nearest")
     return torch.from_numpy(np.clip(np.round(smooth), 0, 255).astype(np.uint8))
+
+
+class PixelStatistics:
+    """Scores uint8 image sets (N, 1, 32, 32) against held-out real hands in pixel-PCA space.
+
+    The held-out hands (never seen by a generator) are split in halves: the second half is the reference every
+    set is compared with; the first half, scored the same way, is the floor a perfect generator would reach. Every
+    set is cut to the size of a half, so FID (biased upwards at small n) and the k-NN figures compare like with
+    like. KID is unbiased, so it reads the same at any n.
+    """
+
+    def __init__(self, train: np.ndarray, holdout: np.ndarray, with_floor: bool = True):
+        """`with_floor=False` compares with all held-out hands (half the variance; for tuning, which needs no floor)."""
+        half = len(holdout) // 2 if with_floor else 0
+        self.train, self.size = np.asarray(train), len(holdout) - half
+        self.floor, self.reference = np.asarray(holdout[:half]), np.asarray(holdout[half:half + self.size])
+        self.features = PixelPCA.fit(self.train)
+        self._reference = self.features(self.reference)
+
+    def distances(self, images: np.ndarray) -> dict[str, float]:
+        """FID and KID (x1000) of a set: cheap enough to score every few epochs."""
+        features = self.features(np.asarray(images)[:self.size])
+        return {"fid_pix": frechet_distance(features, self._reference),
+                "kid_pix_x1000": 1000 * kernel_distance(features, self._reference)}
+
+    def row(self, images: np.ndarray) -> dict[str, float]:
+        """FID, KID, precision and recall, then the copy share and the share of black pixels."""
+        images = np.asarray(images)[:self.size]
+        row = {"n_pix": len(images), **self.distances(images)}
+        row["precision_pix"], row["recall_pix"] = precision_recall(self._reference, self.features(images))
+        row["copy_share"] = copy_share(images, self.train, self.floor)
+        row["black_share"] = float((images < BLACK_LEVEL).mean())
+        return row
+
+
+class Yardstick:
+    """Every figure for sets of uint8 images (N, 1, 32, 32): realism (judge, two-sample test) and pixel statistics.
+
+    The two-sample test pits a set against as many of a fixed draw of real training hands; its floor is a second,
+    disjoint draw against the first. It needs `size` images: with 300 a side its networks learn too little to tell
+    even the earlier 30-epoch GAN from real hands (`results/yardstick.jsonl`), so smaller sets get the judge and the
+    pixel figures only. `judge=None` or `two_sample=False` leaves those figures out.
+    """
+
+    def __init__(self, train: torch.Tensor, holdout: torch.Tensor, judge: Detector | None = None,
+                 two_sample: bool = True, size: int = TWO_SAMPLE_SIZE,
+                 two_sample_config: DetectorConfig = TWO_SAMPLE_CONFIG, seed: int = 0):
+        """`size`: most images a side of a two-sample test (a quick mode may shrink it and `two_sample_config`)."""
+        self.holdout, self.judge, self.two_sample, self.size = holdout, judge, two_sample, size
+        self.two_sample_config = two_sample_config
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+        half = min(size, len(train) // 2)
+        self.real_draw, self.other_real_draw = train[order[:half]], train[order[half:2 * half]]
+        self.pixels = PixelStatistics(train.numpy(), holdout.numpy())
+
+    def row(self, name: str, images: torch.Tensor) -> dict[str, float | str]:
+        """The figures of one set, rounded to three decimals."""
+        row: dict[str, float | str] = {"set": name, "n": len(images)}
+        if self.judge is not None:
+            row.update(fool_rate(self.judge, images))
+        if self.two_sample and len(images) >= self.size:
+            row.update(two_sample_test(images[:self.size], self.real_draw, self.two_sample_config))
+        row.update(self.pixels.row(images.numpy()))
+        return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
+
+    def floor(self, two_sample: bool = True) -> dict[str, float | str]:
+        """What real hands score: the judge on held-out hands, two draws of training hands against each other."""
+        row: dict[str, float | str] = {"set": REAL_FLOOR, "n": len(self.holdout)}
+        if self.judge is not None:
+            row.update(fool_rate(self.judge, self.holdout))
+        if self.two_sample and two_sample:
+            row.update(two_sample_test(self.other_real_draw, self.real_draw, self.two_sample_config))
+        row.update(self.pixels.row(self.pixels.floor))
+        return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
+
+    def table(self, sets: dict[str, torch.Tensor]) -> list[dict[str, float | str]]:
+        """One row per set, then the real floor (with a two-sample test if any set had one)."""
+        rows = [self.row(name, images) for name, images in sets.items()]
+        return rows + [self.floor(two_sample=any("two_sample_accuracy" in row for row in rows))]
+
+
+REAL_FLOOR = "real hands (floor)"
+
+
+def build_yardstick(real: str | os.PathLike | None = None, judge_folder: str | os.PathLike = CHECKPOINTS,
+                    two_sample: bool = True, quick: bool = False, progress: bool = True) -> Yardstick:
+    """The yardstick on the generators' split of the real hands, with the judge from `judge_folder` (trained there
+    first if its data or config changed). Quick mode (a smoke run): two-sample tests of 100 images, one epoch."""
+    train, holdout = real_hands_split(real)
+    judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), judge_folder,
+                           progress=progress)
+    if quick:
+        return Yardstick(train.images, holdout.images, judge, two_sample, size=100,
+                         two_sample_config=dataclasses.replace(TWO_SAMPLE_CONFIG, epochs=1, batch_size=32))
+    return Yardstick(train.images, holdout.images, judge, two_sample)
+
+
+SAMPLES_PER_CHECKPOINT = TWO_SAMPLE_SIZE
+
+
+def images_of(source: str | os.PathLike, n: int = SAMPLES_PER_CHECKPOINT) -> torch.Tensor:
+    """uint8 images of a folder of JPEGs, or `n` fresh samples of a generator checkpoint stored as JPEGs would be."""
+    if Path(source).is_file():
+        model, _ = load_model(source)
+        if not is_sampler(model):
+            raise ValueError(f"{source} holds a {type(model).__name__}, not a generator")
+        return jpeg_round_trip(generate(model, n, seed=1))
+    return load_folder(source).images

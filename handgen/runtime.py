@@ -9,15 +9,23 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
 VERSION = "0.1.0"  # the package version (`handgen.__version__`)
 QUICK_ENV = "HANDGEN_QUICK"
+
+# Where things live by default, relative to the working folder (the repository, in every documented use)
+CHECKPOINTS = Path("checkpoints")   # final weights, small enough to commit
+RUNS = Path("runs")                 # training runs and caches, never committed
+RESULTS = Path("results")           # measurements, one JSON line each
+ZOO_CACHE = RUNS / "zoo.pt"         # the generator zoo's samples
+PREDICTIONS_CSV = Path("Classification Result.csv")
 
 
 class OutputError(Exception):
@@ -32,6 +40,33 @@ def writing_to(path: Path) -> Iterator[None]:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise OutputError(f"cannot write {path}: {reason}; nothing was changed") from None
+
+
+def replace_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file through `write(handle)` into a temporary file of its own in the target's folder (flushed and
+    fsynced), then rename it into place: readers and racing writers only ever see a whole file, and an interrupted
+    write leaves the old one."""
+    path = Path(path)
+    with writing_to(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        try:
+            with handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(handle.name, 0o666 & ~current_umask())
+            os.replace(handle.name, path)
+        finally:
+            Path(handle.name).unlink(missing_ok=True)
+    return path
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (reading it means setting it, so it is put back at once)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -57,7 +92,7 @@ def fast_bfloat16(device: torch.device) -> bool:
 
     CUDA: compute capability 8.0 or more (Ampere on). Older GPUs such as Colab's T4 report bfloat16 as supported
     but emulate it, slower than float32. CPU: AMX or AVX-512 BF16 units, and torch allowed to use AVX-512
-    (`ATEN_CPU_CAPABILITY` can cap it); elsewhere bfloat16 is emulated, about ten times slower.
+    (`ATEN_CPU_CAPABILITY` can cap it); elsewhere bfloat16 is emulated, slower than float32.
     """
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= (8, 0)

@@ -7,33 +7,49 @@ tables, mode "L"), so the file format carries no signal a detector could pick up
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import shlex
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from .data import to_uint8
-from .runtime import VERSION, OutputError, writing_to
+from .data import JPEG_QUALITY, to_uint8
+from .runtime import VERSION, OutputError, current_umask, writing_to
 
-JPEG_QUALITY = 75  # Pillow's default, as in the real data
 PROVENANCE_FILE = "provenance.txt"  # beside a written set: the checkpoint, seed and command that made it
 
 
+class Sampler(Protocol):
+    """What `generate` draws from: a VAE or a GAN (or any model that can draw codes and decode them)."""
+
+    latent_dim: int
+
+    def sample_latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n codes (n, latent_dim) on the model's device, drawn with the random `generator`."""
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (B, latent_dim) -> images (B, 1, 32, 32) in [-1, 1]."""
+
+
+def is_sampler(model: object) -> bool:
+    """Whether `model` can be sampled (the `Sampler` interface)."""
+    return all(callable(getattr(model, name, None)) for name in ("sample_latent", "decode"))
+
+
 @torch.inference_mode()
-def generate(model: nn.Module, n: int, seed: int = 0, batch_size: int = 500, *,
+def generate(model: Sampler, n: int, seed: int = 0, batch_size: int = 500, *,
              standard_normal: bool = False, decoder: nn.Module | None = None) -> torch.Tensor:
-    """n images uint8 (n, 1, 32, 32): codes from `model.sample_latent` (seeded), decoded by `model.generate`.
+    """n images uint8 (n, 1, 32, 32): codes from `model.sample_latent` (seeded), decoded by `model.decode`.
 
     For comparisons: `standard_normal` draws the codes from N(0, I) instead (the VAE's plain prior), and
-    `decoder` replaces `model.generate` (e.g. `gan.generator`, the raw generator rather than its average).
+    `decoder` replaces `model.decode` (e.g. a GAN's raw `generator` rather than its average).
     """
     noise = torch.Generator().manual_seed(seed)
     if standard_normal:
@@ -42,7 +58,7 @@ def generate(model: nn.Module, n: int, seed: int = 0, batch_size: int = 500, *,
         z = model.sample_latent(n, noise)
     was_training = model.training
     model.eval()
-    decode = decoder if decoder is not None else model.generate
+    decode = decoder if decoder is not None else model.decode
     images = [to_uint8(decode(chunk)).cpu() for chunk in z.split(batch_size)]
     model.train(was_training)
     return torch.cat(images)
@@ -57,21 +73,6 @@ def file_names(prefix: str, n: int) -> list[str]:
 def save_jpeg(image: np.ndarray, path: Path) -> None:
     """uint8 (32, 32) array -> grayscale JPEG with the real data's settings."""
     Image.fromarray(image, mode="L").save(path, format="JPEG", quality=JPEG_QUALITY)
-
-
-def as_jpeg_files(images: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
-    """uint8 images (N, 1, 32, 32) as they read back after a JPEG round trip with the data's settings.
-
-    Every real and provided image is a quality-75 JPEG; generated training fakes go through the same
-    compression, so a detector cannot learn "no JPEG artefacts" as a sign of a fake.
-    """
-    def round_trip(image: np.ndarray) -> np.ndarray:
-        buffer = io.BytesIO()
-        Image.fromarray(image, mode="L").save(buffer, format="JPEG", quality=quality)
-        return np.asarray(Image.open(buffer).convert("L"))
-
-    return torch.from_numpy(np.stack([round_trip(image[0]) for image in images.numpy()])[:, None]) \
-        if len(images) else images.clone()
 
 
 def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str,
@@ -91,7 +92,7 @@ def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str,
         _remove_stale_staging(folder, prefix)
         staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(folder), dir=folder.parent))
         try:
-            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; the set is an ordinary folder
+            os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the set is an ordinary folder
             for name, image in zip(names, images.numpy()):
                 save_jpeg(image[0], staging / name)
             if provenance is not None:
@@ -117,12 +118,6 @@ def _remove_stale_staging(folder: Path, prefix: str) -> None:
 def _our_file_pattern(prefix: str) -> re.Pattern:
     """The names `write_images` gives its files."""
     return re.compile(rf"{re.escape(prefix)}_hand_\d{{3,}}\.jpeg|{re.escape(PROVENANCE_FILE)}")
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def sample_to_folder(model: nn.Module, folder: str | os.PathLike, n: int = 300, seed: int = 0,

@@ -20,9 +20,16 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, check_same_run, read_checkpoint, save_checkpoint
-from .classifier import LABELS, ClassifierConfig, HandClassifier, predict_proba
-from .data import random_translate, to_float
+from .checkpoint import (
+    CheckpointError,
+    check_same_run,
+    load_weights,
+    read_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+)
+from .classifier import Detector, DetectorConfig, predict_proba
+from .data import LABELS, LabelledSet, random_translate, to_float
 from .gan import GAN, GANConfig, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
 from .metrics import confusion_matrix, per_class_recall
 from .runtime import mixed_precision, pick_device, seed_everything
@@ -48,6 +55,7 @@ class Task:
     # after each epoch: (training images, uint8 on device; is this the last epoch?) -> extra logs
     end_epoch: Callable[[torch.Tensor, bool], dict[str, float]] = field(default=lambda images, last: {})
     mixed_precision: bool = False                 # bfloat16 autocast in the step where the device runs it fast
+    recipe: Any = None                            # what the data was made of (a dataclass), checked on resume
 
 
 def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
@@ -62,14 +70,14 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     labels = labels.to(device) if labels is not None else None
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
-        logs = _train_one_epoch(task, images, labels, epoch, progress)
+        logs = train_one_epoch(task, images, labels, epoch, progress)
         _check_finite(logs, epoch, checkpoint)
         logs.update(task.end_epoch(images, epoch + 1 == config.epochs))
         logs["seconds"] = time.perf_counter() - started  # kept in the history, so resumed runs know their cost
         history.append(logs)
         if checkpoint is not None:
             save_checkpoint(checkpoint, task.model, config, epoch=epoch + 1, history=history,
-                            optimizers=task.optimizers)
+                            optimizers=task.optimizers, recipe=task.recipe)
         for callback in callbacks:
             callback(epoch, logs)
         if progress:
@@ -78,7 +86,7 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     return history
 
 
-def _train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | None, epoch: int,
+def train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | None, epoch: int,
                      progress: bool) -> dict[str, float]:
     """One pass in a seeded order (seed and epoch fix it, so a resumed run sees the same batches); mean losses."""
     config, device = task.config, images.device
@@ -103,8 +111,8 @@ def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[
         seed_everything(task.config.seed)
         return [], 0
     state = read_checkpoint(checkpoint)
-    check_same_run(Path(checkpoint), state, task.model, task.config)
-    task.model.load_state_dict(state["model"])
+    check_same_run(Path(checkpoint), state, task.model, task.config, task.recipe)
+    load_weights(checkpoint, task.model, state["model"])
     finished = state["epoch"] >= task.config.epochs
     if not state["optimizers"] and not finished:
         raise CheckpointError(f"checkpoint {checkpoint} is a final export without optimizer state and cannot be "
@@ -112,7 +120,7 @@ def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[
     for name, optimizer in task.optimizers.items():
         if state["optimizers"]:
             optimizer.load_state_dict(state["optimizers"][name])
-    torch.set_rng_state(state["rng_state"])
+    restore_rng_states(state)
     return list(state["history"]), state["epoch"]
 
 
@@ -178,9 +186,9 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
                 mixed_precision=config.mixed_precision)
 
 
-def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total: int,
-                    device: torch.device | str | None = None, class_weights: torch.Tensor | None = None,
-                    validation: tuple[torch.Tensor, torch.Tensor] | None = None) -> Task:
+def detector_task(model: Detector, config: DetectorConfig, steps_total: int,
+                  device: torch.device | str | None = None, class_weights: torch.Tensor | None = None,
+                  validation: tuple[torch.Tensor, torch.Tensor] | None = None, recipe: Any = None) -> Task:
     """AdamW with warm-up and cosine decay (a function of the step number, so resumes are exact),
     class-weighted cross-entropy, shift-and-flip augmentation; validation logs after each epoch."""
     device = pick_device(device)
@@ -210,10 +218,10 @@ def classifier_task(model: HandClassifier, config: ClassifierConfig, steps_total
             return {}
         return validation_logs(model, *validation)
 
-    return Task(model, config, {"adamw": optimizer}, step, end_epoch)
+    return Task(model, config, {"adamw": optimizer}, step, end_epoch, recipe=recipe)
 
 
-def validation_logs(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+def validation_logs(model: Detector, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Accuracy and per-class recall on uint8 images (N, 1, 32, 32) with labels (N,)."""
     predictions = predict_proba(model, images).argmax(1).numpy()
     recall = per_class_recall(confusion_matrix(labels.numpy(), predictions))
@@ -242,22 +250,24 @@ def train_generator(model: VAE | GAN, images: torch.Tensor, config: VAEConfig | 
     return train(model, images, config, **options)
 
 
-def fit_detector(training, config: ClassifierConfig, **options) -> tuple[HandClassifier, History]:
-    """Build the detector from `config` and train it on a `detection.LabelledSet` (options as for
-    `train_classifier`)."""
-    model = HandClassifier(config)
-    return model, train_classifier(model, training.images, training.labels, config, **options)
+def fit_detector(training: LabelledSet, config: DetectorConfig, recipe: Any = None,
+                 **options) -> tuple[Detector, History]:
+    """Build the detector from `config` and train it on a `LabelledSet` made by `recipe` (options as for
+    `train_detector`)."""
+    model = Detector(config)
+    return model, train_detector(model, training.images, training.labels, config, recipe=recipe, **options)
 
 
-def train_classifier(model: HandClassifier, images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig,
-                     *, validation: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint=None,
-                     callbacks=(), device=None, progress: bool = True) -> History:
-    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance."""
+def train_detector(model: Detector, images: torch.Tensor, labels: torch.Tensor, config: DetectorConfig, *,
+                   recipe: Any = None, validation: tuple[torch.Tensor, torch.Tensor] | None = None, checkpoint=None,
+                   callbacks=(), device=None, progress: bool = True) -> History:
+    """Train the detector on uint8 images (N, 1, 32, 32) and labels (N,), classes weighted to balance; `recipe`
+    (the data's `detection.DataRecipe`) is saved in the checkpoint and checked on resume."""
     counts = torch.bincount(labels, minlength=len(LABELS)).float()
     present = (counts > 0).sum()
     # each present class weighs as much as the others in total; an absent class gets weight 0, which
     # also keeps label smoothing from pushing probability towards it
     class_weights = torch.where(counts > 0, counts.sum() / (present * counts.clamp_min(1.0)), torch.zeros(()))
     steps_total = config.epochs * (len(images) // config.batch_size)
-    task = classifier_task(model, config, steps_total, device, class_weights, validation)
+    task = detector_task(model, config, steps_total, device, class_weights, validation, recipe)
     return fit(task, images, labels, checkpoint=checkpoint, callbacks=callbacks, progress=progress)

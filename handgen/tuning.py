@@ -23,20 +23,19 @@ import numpy as np
 import optuna
 import torch
 
-from .classifier import ClassifierConfig, HandClassifier, predict_proba
-from .data import REAL_HANDS, generator_split, load_folder
-from .detection import DetectorSources
-from .evaluation import PixelStatistics
-from .families import FAMILIES
+from .checkpoint import FAMILIES
+from .classifier import Detector, DetectorConfig, predict_proba
+from .data import real_hands_split
+from .detection import DataRecipe, DetectorSources, detector_sources
 from .gan import GANConfig
 from .metrics import accuracy_by_group
+from .realism import PixelStatistics
 from .sample import generate
-from .train import TrainingDiverged, train_classifier, train_generator
+from .train import TrainingDiverged, train_detector, train_generator
 from .vae import VAE, VAEConfig
-from .zoo import detector_sources
 
 Objective = Callable[[optuna.Trial], float]
-DIRECTIONS = {"vae": "minimize", "gan": "minimize", "classifier": "maximize"}
+DIRECTIONS = {"vae": "minimize", "gan": "minimize", "detector": "maximize"}
 
 
 @dataclass
@@ -51,13 +50,13 @@ class StudyBudget:
 # What the committed studies ran, side by side on 2 cores in about an hour: small budgets, read as such
 BUDGETS = {"vae": StudyBudget(trials=10, epochs=10, report_every=2),
            "gan": StudyBudget(trials=10, epochs=8, report_every=2),
-           "classifier": StudyBudget(trials=6, epochs=6, report_every=1)}
+           "detector": StudyBudget(trials=6, epochs=6, report_every=1)}
 QUICK_BUDGETS = {family: StudyBudget(trials=2, epochs=1) for family in FAMILIES}
 
 
 def suggest_vae(trial: optuna.Trial) -> VAEConfig:
     """Capacity (latent size, width), the KL weight (blur against prior fit), the learning rate and the
-    sampling mixture's size. N(0, I) sampling (0 components) is left out: it lost by far (FID 22 vs 3)."""
+    sampling mixture's size. N(0, I) sampling (0 components) is left out: it lost by far (`docs/EXPERIMENTS.md`)."""
     return VAEConfig(
         latent_dim=trial.suggest_categorical("latent_dim", [16, 32, 64, 128]),
         width=trial.suggest_categorical("width", [16, 32, 48]),
@@ -69,8 +68,7 @@ def suggest_vae(trial: optuna.Trial) -> VAEConfig:
 
 def suggest_gan(trial: optuna.Trial) -> GANConfig:
     """The optimisation of the two-player game (learning rates, Adam betas), capacity, loss and EMA.
-    Spectral norm stays on and augmentation off: the committed ablation settled both (FID 10.8 vs 6.5
-    without spectral norm; DiffAugment slower at every epoch of our budget)."""
+    Spectral norm stays on and augmentation off: the committed ablation settled both (`docs/EXPERIMENTS.md`)."""
     return GANConfig(
         lr_generator=trial.suggest_float("lr_generator", 5e-5, 1e-3, log=True),
         lr_discriminator=trial.suggest_float("lr_discriminator", 5e-5, 1e-3, log=True),
@@ -83,11 +81,11 @@ def suggest_gan(trial: optuna.Trial) -> GANConfig:
     )
 
 
-def suggest_classifier(trial: optuna.Trial) -> ClassifierConfig:
+def suggest_detector(trial: optuna.Trial) -> tuple[DetectorConfig, DataRecipe]:
     """Capacity, regularisation, optimiser, augmentation, and how often the students' fakes are repeated
     (they are the only examples of the population the detector is for), for one network: the ensemble size, mirror
     averaging and decision offsets come after, from cross-validation (`crossval`)."""
-    return ClassifierConfig(
+    config = DetectorConfig(
         mirror=False, decision_offsets=(0.0, 0.0, 0.0),
         width=trial.suggest_categorical("width", [16, 32, 48]),
         dropout=trial.suggest_float("dropout", 0.0, 0.5),
@@ -95,8 +93,8 @@ def suggest_classifier(trial: optuna.Trial) -> ClassifierConfig:
         weight_decay=trial.suggest_float("weight_decay", 1e-5, 1e-2, log=True),
         max_shift=trial.suggest_int("max_shift", 0, 3),
         label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.1),
-        provided_repeats=trial.suggest_categorical("provided_repeats", [1, 2, 4, 8]),
     )
+    return config, DataRecipe(provided_repeats=trial.suggest_categorical("provided_repeats", [1, 2, 4, 8]))
 
 
 def report_or_prune(trial: optuna.Trial, value: float, step: int) -> None:
@@ -140,15 +138,15 @@ def generator_objective(family: str, train_images: torch.Tensor, judge: PixelSta
 def study_objective(family: str, budget: StudyBudget, *, quick: bool = False,
                     zoo_cache: str | Path | None = "runs/zoo.pt") -> Objective:
     """The objective of one family on the project's data (quick: 1024 training hands, a one-epoch zoo)."""
-    if family == "classifier":
-        return classifier_objective(detector_sources(zoo_cache, quick=quick), budget)
-    train, holdout = generator_split(load_folder(REAL_HANDS))
+    if family == "detector":
+        return detector_objective(detector_sources(zoo_cache, quick=quick), budget)
+    train, holdout = real_hands_split()
     images = train.images[:1024] if quick else train.images
     pixels = PixelStatistics(images.numpy(), holdout.images.numpy(), with_floor=False)
     return generator_objective(family, images, pixels, budget)
 
 
-def source_balanced_accuracy(model: HandClassifier, validation) -> tuple[float, dict[str, float]]:
+def source_balanced_accuracy(model: Detector, validation) -> tuple[float, dict[str, float]]:
     """Accuracy averaged over validation sources (zoo snapshots of one generator count as one source)."""
     predictions = predict_proba(model, validation.images).argmax(1).numpy()
     sources = [source.split(" epoch ")[0] for source in validation.sources]
@@ -156,19 +154,22 @@ def source_balanced_accuracy(model: HandClassifier, validation) -> tuple[float, 
     return float(np.mean(list(per_source.values()))), per_source
 
 
-def classifier_objective(sources: DetectorSources, budget: StudyBudget) -> Objective:
+def detector_objective(sources: DetectorSources, budget: StudyBudget) -> Objective:
     """Train the detector from a trial's config; its source-balanced validation accuracy, higher is better."""
 
     def objective(trial: optuna.Trial) -> float:
-        config = dataclasses.replace(suggest_classifier(trial), epochs=budget.epochs, validation_fold=0)
-        data, model, started, result = sources.assemble(config), HandClassifier(config), time.perf_counter(), {}
+        config, recipe = suggest_detector(trial)
+        config = dataclasses.replace(config, epochs=budget.epochs)
+        recipe = dataclasses.replace(recipe, validation_fold=0)
+        data, model, started, result = sources.assemble(recipe), Detector(config), time.perf_counter(), {}
 
         def score(epoch: int, _logs: dict[str, float]) -> None:
             if _scored_epoch(epoch, budget):
                 result["balanced"], result["per_source"] = source_balanced_accuracy(model, data.validation)
                 report_or_prune(trial, result["balanced"], epoch + 1)
 
-        train_classifier(model, data.train.images, data.train.labels, config, callbacks=[score], progress=False)
+        train_detector(model, data.train.images, data.train.labels, config, recipe=recipe, callbacks=[score],
+                       progress=False)
         trial.set_user_attr("per_source", result["per_source"])
         trial.set_user_attr("minutes", (time.perf_counter() - started) / 60)
         return result["balanced"]

@@ -152,7 +152,7 @@ class VAE(nn.Module):
             return self.prior.sample(n, generator, self.config.prior_temperature)
         return torch.randn(n, self.latent_dim, generator=generator).to(self.prior.means.device)
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent_dim) -> decoded image means (B, 1, 32, 32) in [-1, 1]."""
         return self.decoder(z)
 

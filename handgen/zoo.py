@@ -1,8 +1,8 @@
-"""Our own generated fakes for the detector: a zoo of deliberately varied generators, and our final generators.
+"""Our own generators' samples for the detector: a zoo of deliberately varied generators, and our final ones.
 
 Students' models were blurry, noisy, early or collapsed; the zoo trains small VAEs and GANs of such kinds and
 samples them at several epochs (each snapshot one source), cached on disk by a hash of everything that makes
-them. Every generated fake is stored as a quality-75 JPEG, as every real and provided hand is.
+them. The zoo only trains and samples; `detection` assembles the detector's data from it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_torch_save, load_model
-from .data import REAL_HANDS, generator_split, load_folder
-from .detection import DetectorSources, LabelledSet, provided_examples
-from .families import FAMILIES, family_of
-from .sample import as_jpeg_files, generate
+from .checkpoint import FAMILIES, family_of, load_model, save_state
+from .data import LabelledSet
+from .sample import generate, is_sampler
 from .train import train_generator
 
 
@@ -36,6 +34,10 @@ class ZooMember:
     def config(self, seed: int):
         """The member's config, trained up to its last snapshot."""
         return FAMILIES[self.family].config(**self.settings, seed=seed, epochs=max(self.snapshots))
+
+    def quick(self) -> ZooMember:
+        """The same member sampled after its first epoch only (a smoke run)."""
+        return dataclasses.replace(self, snapshots=(1,))
 
 
 # Every setting is pinned, so that changing our final generators' defaults changes neither the zoo, its cache nor
@@ -59,7 +61,7 @@ DEFAULT_ZOO = (
 )
 
 
-def zoo_fakes(train_images: torch.Tensor, members=DEFAULT_ZOO, samples_per_snapshot: int = 300,
+def zoo_samples(train_images: torch.Tensor, members=DEFAULT_ZOO, samples_per_snapshot: int = 300,
               seed: int = 0, progress: bool = False) -> LabelledSet:
     """Train each zoo member on real hands and sample it at its snapshot epochs; one source per snapshot."""
     parts = []
@@ -84,45 +86,29 @@ def zoo_cache_key(train_images: torch.Tensor, members=DEFAULT_ZOO, samples_per_s
                            digest_size=16).hexdigest()
 
 
-def cached_zoo_fakes(train_images: torch.Tensor, cache: str | os.PathLike | None, members=DEFAULT_ZOO,
+def cached_zoo_samples(train_images: torch.Tensor, cache: str | os.PathLike | None, members=DEFAULT_ZOO,
                      samples_per_snapshot: int = 300, progress: bool = False) -> LabelledSet:
-    """`zoo_fakes`, stored in `cache` and reused while the members' configs, the sample count and the training
+    """`zoo_samples`, stored in `cache` and reused while the members' configs, the sample count and the training
     images are unchanged."""
     key = zoo_cache_key(train_images, members, samples_per_snapshot)
     if cache is not None and Path(cache).is_file():
         stored = torch.load(cache, map_location="cpu", weights_only=True)
         if stored.get("key") == key:
             return LabelledSet(stored["images"], stored["labels"], stored["sources"])
-    zoo = zoo_fakes(train_images, members, samples_per_snapshot, progress=progress)
+    zoo = zoo_samples(train_images, members, samples_per_snapshot, progress=progress)
     if cache is not None:
-        atomic_torch_save({"key": key, "images": zoo.images, "labels": zoo.labels, "sources": zoo.sources}, cache)
+        save_state({"key": key, "images": zoo.images, "labels": zoo.labels, "sources": zoo.sources}, cache)
     return zoo
 
 
-def own_generator_fakes(checkpoints: list[str | os.PathLike], n: int = 1000, seed: int = 12345) -> LabelledSet:
+def own_generator_samples(checkpoints: list[str | os.PathLike], n: int = 1000, seed: int = 12345) -> LabelledSet:
     """Samples of our own trained generators (their final checkpoints), labelled by family."""
     parts = []
     for path in checkpoints:
         model, _ = load_model(path)
+        if not is_sampler(model):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a generator "
+                             "(train-vae or train-gan makes one)")
         label = FAMILIES[family_of(model)].label
         parts.append(LabelledSet.from_images(generate(model, n, seed=seed), label, f"own {Path(path).stem} final"))
     return LabelledSet.concat(parts)
-
-
-def stored_like_the_data(*generated: LabelledSet) -> LabelledSet:
-    """Generated fakes through a quality-75 JPEG round trip, as every real and provided hand is stored."""
-    together = LabelledSet.concat(list(generated))
-    return dataclasses.replace(together, images=as_jpeg_files(together.images))
-
-
-def detector_sources(zoo_cache: str | os.PathLike | None = "runs/zoo.pt",
-                     own_checkpoints: tuple[str, ...] = ("checkpoints/vae.pt", "checkpoints/gan.pt"),
-                     quick: bool = False) -> DetectorSources:
-    """Real hands, provided fakes, the zoo (trained, or read from `zoo_cache`) and our own generators' samples
-    (missing checkpoints are skipped). Quick mode: 1024 real hands and a one-epoch zoo, for a smoke run."""
-    train, holdout = generator_split(load_folder(REAL_HANDS))
-    real = train.images[:1024] if quick else train.images
-    members = tuple(dataclasses.replace(m, snapshots=(1,)) for m in DEFAULT_ZOO) if quick else DEFAULT_ZOO
-    zoo = cached_zoo_fakes(real, None if quick else zoo_cache, members, 100 if quick else 300)
-    own = own_generator_fakes([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
-    return DetectorSources(real, holdout.images, provided_examples(), stored_like_the_data(zoo, own))

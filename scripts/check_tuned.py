@@ -17,15 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from handgen import HandClassifier, generator_split, load_folder, train_classifier
-from handgen.checkpoint import load_model, read_checkpoint
-from handgen.data import REAL_HANDS
-from handgen.evaluation import PixelStatistics
-from handgen.families import FAMILIES
-from handgen.sample import generate
-from handgen.train import train_generator
+from handgen import (
+    FAMILIES,
+    Detector,
+    PixelStatistics,
+    detector_sources,
+    generate,
+    load_model,
+    read_checkpoint,
+    real_hands_split,
+    train_detector,
+    train_generator,
+)
 from handgen.tuning import best_config, open_study, source_balanced_accuracy
-from handgen.zoo import detector_sources
 
 
 def training_minutes(checkpoint: Path) -> float:
@@ -38,7 +42,7 @@ def generator_scores(model, judge: PixelStatistics) -> dict[str, float]:
 
 
 def check_generator(family: str, config, tuned_path: Path) -> list[dict]:
-    train_set, holdout = generator_split(load_folder(REAL_HANDS))
+    train_set, holdout = real_hands_split()
     tuned = FAMILIES[family].model(config)
     train_generator(tuned, train_set.images, config, checkpoint=tuned_path)
     default, _ = load_model(f"checkpoints/{family}.pt")
@@ -52,11 +56,11 @@ def check_generator(family: str, config, tuned_path: Path) -> list[dict]:
 def check_classifier(config, tuned_path: Path) -> list[dict]:
     sources = detector_sources("runs/zoo.pt")
     data = sources.assemble(config)
-    tuned = HandClassifier(config)
-    train_classifier(tuned, data.train.images, data.train.labels, config, checkpoint=tuned_path)
-    default, _ = load_model("checkpoints/classifier.pt")
+    tuned = Detector(config)
+    train_detector(tuned, data.train.images, data.train.labels, config, checkpoint=tuned_path)
+    default, _ = load_model("checkpoints/detector.pt")
     rows = []
-    for name, model, path in [("default", default, Path("checkpoints/classifier.pt")), ("tuned", tuned, tuned_path)]:
+    for name, model, path in [("default", default, Path("checkpoints/detector.pt")), ("tuned", tuned, tuned_path)]:
         balanced, per_source = source_balanced_accuracy(model, data.validation)
         rows.append({"family": "classifier", "model": name, "config": dataclasses.asdict(model.config),
                      "minutes": round(training_minutes(path), 1),

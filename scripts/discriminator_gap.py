@@ -13,12 +13,7 @@ import argparse
 
 import torch
 
-from handgen import GAN, generator_split, load_folder
-from handgen.checkpoint import load_model
-from handgen.data import REAL_HANDS, to_float
-from handgen.evaluation import format_table
-from handgen.results import append_rows
-from handgen.sample import as_jpeg_files, generate
+from handgen import GAN, append_rows, format_table, generate, jpeg_round_trip, load_model, real_hands_split, to_float
 
 
 @torch.no_grad()
@@ -31,11 +26,11 @@ def main() -> None:
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--out", default="results/discriminator_gap.jsonl")
     args = parser.parse_args()
-    train, holdout = generator_split(load_folder(REAL_HANDS))
+    train, holdout = real_hands_split()
     rows = []
     for path in args.checkpoints:
         gan, config = load_model(path)
-        fakes = as_jpeg_files(generate(gan, len(holdout), seed=2, decoder=gan.generator))
+        fakes = jpeg_round_trip(generate(gan, len(holdout), seed=2, decoder=gan.generator))
         rows.append({"checkpoint": path, "discriminator": config.discriminator, "epochs": config.epochs,
                      "score_training_hands": mean_score(gan, train.images[:len(holdout)]),
                      "score_held_out_hands": mean_score(gan, holdout.images), "score_samples": mean_score(gan, fakes)})

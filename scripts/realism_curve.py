@@ -19,17 +19,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handgen import VAE, generator_split, load_folder
-from handgen.checkpoint import read_checkpoint
-from handgen.data import REAL_HANDS, to_float, to_uint8
-from handgen.detection import provided_examples
-from handgen.evaluation import PixelStatistics
-from handgen.families import FAMILIES, GENERATOR_FAMILIES
-from handgen.metrics import copy_share
-from handgen.realism import fool_rate, train_judge, two_sample_test
-from handgen.results import append_rows
-from handgen.sample import as_jpeg_files, generate
-from handgen.train import train_generator
+from handgen import (
+    FAMILIES,
+    GENERATOR_FAMILIES,
+    VAE,
+    PixelStatistics,
+    append_rows,
+    copy_share,
+    fool_rate,
+    generate,
+    jpeg_round_trip,
+    provided_examples,
+    read_checkpoint,
+    real_hands_split,
+    to_float,
+    to_uint8,
+    train_generator,
+    train_judge,
+    two_sample_test,
+)
 
 
 def parse_changes(config_class: type, pairs: list[str]) -> dict:
@@ -49,7 +57,7 @@ def reconstruct(vae: VAE, images: torch.Tensor) -> torch.Tensor:
     """uint8 images decoded from their posterior means (eval mode)."""
     vae.eval()
     device = next(vae.parameters()).device
-    return torch.cat([to_uint8(vae.generate(vae.encode(to_float(chunk.to(device)))[0])).cpu()
+    return torch.cat([to_uint8(vae.decode(vae.encode(to_float(chunk.to(device)))[0])).cpu()
                       for chunk in images.split(500)])
 
 
@@ -71,7 +79,7 @@ def main() -> None:
     np.seterr(all="ignore")
     family = FAMILIES[args.family]
     config = dataclasses.replace(family.config(), **parse_changes(family.config, args.set), epochs=args.epochs)
-    train_set, holdout = generator_split(load_folder(REAL_HANDS))
+    train_set, holdout = real_hands_split()
     judge, _ = train_judge(train_set.images, holdout.images, provided_examples(warn=False), progress=False)
     pixels = PixelStatistics(train_set.images.numpy(), holdout.images.numpy(), with_floor=False)
     real_draw = train_set.images[torch.randperm(len(train_set), generator=torch.Generator().manual_seed(1))]
@@ -91,7 +99,7 @@ def main() -> None:
         started = time.perf_counter()
         if isinstance(model, VAE) and not last:  # the last epoch fits the mixture during training
             model.fit_prior(training, seed=config.seed)
-        samples = as_jpeg_files(generate(model, 2000, seed=1))
+        samples = jpeg_round_trip(generate(model, 2000, seed=1))
         row = {"family": args.family, "recipe": args.name, "epoch": epoch + 1,
                "train_size": len(training),
                "images_seen": (epoch + 1) * (len(training) // config.batch_size) * config.batch_size,
@@ -99,10 +107,10 @@ def main() -> None:
                **pixels.distances(samples[:500].numpy()),
                "copy_share": copy_share(samples[:250].numpy(), training.numpy(), holdout.images[:250].numpy())}
         if isinstance(model, VAE):  # the ceiling of any latent sampler: decoded posterior means of held-out hands
-            row["fool_rate_reconstruction"] = fool_rate(judge, as_jpeg_files(reconstruct(model, holdout.images)))[
+            row["fool_rate_reconstruction"] = fool_rate(judge, jpeg_round_trip(reconstruct(model, holdout.images)))[
                 "fool_rate"]
         if hasattr(model, "ema") and config.ema_decay > 0:
-            raw = as_jpeg_files(generate(model, 1000, seed=1, decoder=model.generator))
+            raw = jpeg_round_trip(generate(model, 1000, seed=1, decoder=model.generator))
             row["fool_rate_raw"] = fool_rate(judge, raw)["fool_rate"]
         if epoch + 1 in args.two_sample_at or (last and args.two_sample_at):
             row.update(two_sample_test(samples, real_draw))

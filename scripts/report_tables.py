@@ -1,6 +1,6 @@
 """The Markdown tables of README.md and docs/EXPERIMENTS.md, read from `results/` (nothing is computed here).
 
-    python scripts/report_tables.py glance|yardstick|gan|vae|data|fingerprints
+    python scripts/report_tables.py glance|yardstick|gan|vae|data
 """
 
 from __future__ import annotations
@@ -8,12 +8,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from handgen.checkpoint import read_checkpoint
-from handgen.classifier import ClassifierConfig
-from handgen.crossval import read_out_of_fold, schemes_in
-from handgen.evaluation import REAL_FLOOR
-from handgen.families import GAN_LABEL, REAL
-from handgen.results import read_rows, with_cpu_minutes
+from handgen import (
+    GAN_LABEL,
+    REAL,
+    REAL_FLOOR,
+    DetectorConfig,
+    read_checkpoint,
+    read_out_of_fold,
+    read_rows,
+    schemes_in,
+    with_cpu_minutes,
+)
 
 FULL_DATA = 7500  # the generators' training hands
 
@@ -68,14 +73,14 @@ def glance_table() -> str:
     detector = []
     for scheme in schemes_in("results/detector_cv.jsonl"):
         result = read_out_of_fold("results/detector_cv.jsonl", scheme)
-        offsets = ClassifierConfig().decision_offsets
+        offsets = DetectorConfig().decision_offsets
         summary, matrix = result.summary(offsets), result.confusion(offsets)
         detector.append({"students' fakes held out": f"{scheme} ({len(result.folds)} folds, {summary['images']})",
                          "fakes right": f"{summary['accuracy']:.3f}",
                          "real hands right": f"{summary['recall']['real']:.3f}",
                          "balanced accuracy": f"{result.balanced_accuracy(offsets):.3f}",
                          "GAN hands called real": int(matrix[GAN_LABEL, REAL]),
-                         "training, min": training_minutes("checkpoints/classifier.pt")})
+                         "training, min": training_minutes("checkpoints/detector.pt")})
     return generators + "\n\n" + markdown(detector)
 
 
@@ -122,94 +127,9 @@ def data_table() -> str:
     return markdown(sorted(table, key=lambda row: row["training hands"]))
 
 
-def mean_and_range(rows: list[dict], key: str) -> str:
-    """`0.413 (0.37-0.45)`: the mean over rows, then the lowest and highest."""
-    values = [row[key] for row in rows]
-    return f"{sum(values) / len(values):.3f} ({min(values):.2f}-{max(values):.2f})"
-
-
-def weighted_mean(rows: list[dict], key: str, weight: str) -> float:
-    return sum(row[key] * row[weight] for row in rows) / sum(row[weight] for row in rows)
-
-
-def latest_by_setting(rows: list[dict], setting, repeat) -> dict[tuple, list[dict]]:
-    """Each repeat's latest row (rows are appended in time order), gathered by setting, in order of appearance."""
-    latest = {(*setting(row), repeat(row)): row for row in rows}
-    gathered: dict[tuple, list[dict]] = {}
-    for key, row in latest.items():
-        gathered.setdefault(key[:-1], []).append(row)
-    return gathered
-
-
-def seen_vote_table(rows: list[dict]) -> list[dict]:
-    """Retrieval and the labelled-neighbour vote on the seen-models folds, mean over folds."""
-    votes = [row for row in rows if row["experiment"] == "fingerprint vote" and row["weight"] in (0.0, 0.5, 1.0)]
-    table = []
-    for (space, k, weight), folds in latest_by_setting(votes, lambda row: (row["space"], row["k"], row["weight"]),
-                                                       lambda row: row["fold"]).items():
-        mean = {key: sum(row[key] for row in folds) / len(folds)
-                for key in ("same_model_nearest", "balanced_accuracy", "recall_real", "recall_VAE", "recall_GAN")}
-        table.append({"space": space, "folds": len(folds), "same model nearest": f"{mean['same_model_nearest']:.3f}",
-                      "k": k, "vote weight": weight, "balanced accuracy": f"{mean['balanced_accuracy']:.4f}",
-                      "real": f"{mean['recall_real']:.3f}", "VAE": f"{mean['recall_VAE']:.3f}",
-                      "GAN": f"{mean['recall_GAN']:.3f}"})
-    return table
-
-
-def grouping_table(rows: list[dict]) -> list[dict]:
-    """Grouping of held-out models' images, mean and range over the draws; spaces that no training changes
-    (pixels, image statistics) pooled across embedding settings."""
-    untrained = ("pixels", "image statistics")
-    space_order = ["pixels", "image statistics", "fingerprint", "fingerprint + image statistics"]
-
-    def setting(row: dict) -> tuple:
-        trained = ("-", "-") if row["space"] in untrained else (row.get("variants", 0), row["steps"])
-        return row["experiment"], row["space"], *trained
-
-    def order(item) -> tuple:
-        (experiment, space, *trained), _ = item
-        return ("variants" in experiment, space_order.index(space) if space in space_order else len(space_order),
-                *(value if isinstance(value, int) else -1 for value in trained))
-
-    gathered = latest_by_setting([row for row in rows if row["experiment"].startswith("fingerprint grouping")],
-                                 setting, lambda row: row["seed"])
-    return [{"grouped": experiment.removeprefix("fingerprint grouping, "), "space": space,
-             "variants trained on": variants, "steps": steps, "draws": len(draws), "models": draws[0]["models"],
-             "same model nearest": mean_and_range(draws, "same_model_nearest"),
-             "purity": mean_and_range(draws, "purity"), "adjusted Rand": mean_and_range(draws, "adjusted_rand")}
-            for (experiment, space, variants, steps), draws in sorted(gathered.items(), key=order)]
-
-
-def group_vote_table(rows: list[dict]) -> list[dict]:
-    """The group vote on held-out models, pooled over the draws; the true-model ceiling pooled across embedding
-    settings, since no embedding changes it."""
-    def setting(row: dict) -> tuple:
-        trained = (("-", "-") if row["grouping"].startswith("true models")
-                   else (row.get("variants", 0), row.get("steps", 800)))
-        return row["grouping"], *trained, row["weight"]
-
-    votes = [row for row in rows
-             if row["experiment"] == "group vote, unseen models" and row["weight"] in (0.0, 0.5, 1.0)]
-    return [{"grouping": grouping, "variants trained on": variants, "steps": steps, "weight": weight,
-             "splits": len(draws), "images": sum(row["images"] for row in draws),
-             **{column: f"{weighted_mean(draws, key, 'images'):.3f}"
-                for column, key in (("fakes right", "fakes_right"), ("VAE", "recall_VAE"), ("GAN", "recall_GAN"))},
-             "real": f"{draws[0]['recall_real']:.3f}"}
-            for (grouping, variants, steps, weight), draws in latest_by_setting(
-                votes, setting, lambda row: row.get("seed", 0)).items()]
-
-
-def fingerprint_tables() -> str:
-    """Deciding per student model (`scripts/fingerprints.py`): retrieval and the labelled-neighbour vote on the
-    seen-models folds, then grouping and the group vote on held-out models."""
-    rows = read_rows("results/fingerprints.jsonl")
-    tables = (seen_vote_table(rows), grouping_table(rows), group_vote_table(rows))
-    return "\n\n".join(markdown(table) for table in tables if table)
-
-
 TABLES: dict[str, Callable[[], str]] = {"glance": glance_table, "yardstick": yardstick_table,
                                         "gan": lambda: curve_table("gan"), "vae": lambda: curve_table("vae"),
-                                        "data": data_table, "fingerprints": fingerprint_tables}
+                                        "data": data_table}
 
 
 def main() -> None:

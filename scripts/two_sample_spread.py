@@ -15,13 +15,17 @@ import dataclasses
 
 import torch
 
-from handgen import generate, generator_split, load_folder
-from handgen.checkpoint import load_model
-from handgen.data import REAL_HANDS
-from handgen.evaluation import format_table
-from handgen.realism import TWO_SAMPLE_CONFIG, TWO_SAMPLE_SIZE, two_sample_test
-from handgen.results import append_rows
-from handgen.sample import as_jpeg_files
+from handgen import (
+    TWO_SAMPLE_CONFIG,
+    TWO_SAMPLE_SIZE,
+    append_rows,
+    format_table,
+    generate,
+    jpeg_round_trip,
+    load_model,
+    real_hands_split,
+    two_sample_test,
+)
 
 
 def main() -> None:
@@ -30,11 +34,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--out", default="results/two_sample_spread.jsonl")
     args = parser.parse_args()
-    train, _ = generator_split(load_folder(REAL_HANDS))
+    train, _ = real_hands_split()
     model, _ = load_model(args.checkpoint)
     rows = []
     for seed in args.seeds:
-        samples = as_jpeg_files(generate(model, TWO_SAMPLE_SIZE, seed=seed))
+        samples = jpeg_round_trip(generate(model, TWO_SAMPLE_SIZE, seed=seed))
         real = train.images[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))]
         networks = dataclasses.replace(TWO_SAMPLE_CONFIG, seed=100 * seed)
         row = {"set": f"{args.checkpoint}, samples, real draw and networks of seed {seed}",

@@ -15,15 +15,21 @@ import itertools
 
 import torch
 
-from handgen import VAE, generator_split, load_folder
-from handgen.checkpoint import load_model
-from handgen.data import REAL_HANDS, to_float, to_uint8
-from handgen.detection import provided_examples
-from handgen.evaluation import format_table
-from handgen.metrics import copy_share
-from handgen.realism import fool_rate, train_judge
-from handgen.results import append_rows
-from handgen.sample import as_jpeg_files, generate
+from handgen import (
+    VAE,
+    append_rows,
+    copy_share,
+    fool_rate,
+    format_table,
+    generate,
+    jpeg_round_trip,
+    load_model,
+    provided_examples,
+    real_hands_split,
+    to_float,
+    to_uint8,
+    train_judge,
+)
 
 
 def main() -> None:
@@ -34,19 +40,19 @@ def main() -> None:
     parser.add_argument("--out", default="results/vae_sampling.jsonl")
     args = parser.parse_args()
     trained, config = load_model(args.checkpoint)
-    train, holdout = generator_split(load_folder(REAL_HANDS))
+    train, holdout = real_hands_split()
     judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), progress=False)
     with torch.no_grad():
-        ceiling = to_uint8(trained.generate(trained.encode(to_float(holdout.images))[0]))
+        ceiling = to_uint8(trained.decode(trained.encode(to_float(holdout.images))[0]))
     rows = [{"variant": "decoded posterior means of held-out hands (the ceiling)",
-             **fool_rate(judge, as_jpeg_files(ceiling))}]
+             **fool_rate(judge, jpeg_round_trip(ceiling))}]
     weights = {key: value for key, value in trained.state_dict().items() if not key.startswith("prior.")}
     for components, temperature in itertools.product(args.components, args.temperatures):
         variant = dataclasses.replace(config, prior_components=components, prior_temperature=temperature)
         vae = VAE(variant)
         vae.load_state_dict(weights, strict=False)
         vae.fit_prior(train.images, seed=variant.seed)
-        samples = as_jpeg_files(generate(vae, 1000, seed=1))
+        samples = jpeg_round_trip(generate(vae, 1000, seed=1))
         rows.append({"variant": f"{components} components, temperature {temperature}",
                      **fool_rate(judge, samples),
                      "copy_share": copy_share(samples[:250].numpy(), train.images.numpy(),

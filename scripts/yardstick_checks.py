@@ -12,11 +12,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from handgen import GAN, GANConfig, generate, train_gan
-from handgen.evaluation import build_yardstick, format_table, images_of
-from handgen.realism import TWO_SAMPLE_SIZE, blurred
-from handgen.results import append_rows
-from handgen.sample import as_jpeg_files
+from handgen import (
+    GAN,
+    TWO_SAMPLE_SIZE,
+    GANConfig,
+    append_rows,
+    blurred,
+    build_yardstick,
+    format_table,
+    generate,
+    images_of,
+    jpeg_round_trip,
+    train_gan,
+)
 
 
 def main() -> None:
@@ -30,9 +38,9 @@ def main() -> None:
     early_config = dataclasses.replace(GANConfig(), epochs=1)
     early = GAN(early_config)
     train_gan(early, yardstick.real_draw, early_config, progress=False)
-    early_samples = as_jpeg_files(generate(early, TWO_SAMPLE_SIZE, seed=1))
-    sets = {"real hands, 0.6-pixel blur": as_jpeg_files(blurred(unseen_real, 0.6)),
-            "real hands, 1-pixel blur": as_jpeg_files(blurred(unseen_real, 1.0)),
+    early_samples = jpeg_round_trip(generate(early, TWO_SAMPLE_SIZE, seed=1))
+    sets = {"real hands, 0.6-pixel blur": jpeg_round_trip(blurred(unseen_real, 0.6)),
+            "real hands, 1-pixel blur": jpeg_round_trip(blurred(unseen_real, 1.0)),
             "collapsed: one GAN sample repeated": early_samples[:1].repeat(TWO_SAMPLE_SIZE, 1, 1, 1),
             "GAN after 1 epoch (default recipe, 2000 real hands)": early_samples}
     for pair in args.checkpoint:

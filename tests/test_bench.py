@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
+from bench import NaiveJpegDataset, flops_of
 
-from handgen.bench import NaiveJpegDataset, flops_of
 from handgen.data import list_image_files, load_folder, to_float
 
 

@@ -6,22 +6,15 @@ import pytest
 import torch
 from conftest import synthetic_hands, write_jpegs
 
-from handgen.checkpoint import CheckpointError, load_model
-from handgen.classifier import (
-    ClassifierConfig,
-    HandClassifier,
-    classify_folder,
-    fold_batch_norms,
-    predict_proba,
-    write_predictions_csv,
-)
+from handgen.checkpoint import CheckpointError, load_model, read_checkpoint
+from handgen.classifier import Detector, DetectorConfig, fold_batch_norms, predict_proba
 from handgen.cli import main
-from handgen.data import SkippedFileWarning, to_float
-from handgen.detection import LabelledSet, build_detector_data
+from handgen.data import LabelledSet, SkippedFileWarning, to_float
+from handgen.detection import DataRecipe, build_detector_data, classify_folder, write_predictions_csv
 from handgen.metrics import confusion_matrix, per_class_recall
-from handgen.train import train_classifier
+from handgen.train import train_detector
 
-SMALL = ClassifierConfig(width=8, batch_size=16, epochs=6, lr=3e-3)
+SMALL = DetectorConfig(width=8, batch_size=16, epochs=6, lr=3e-3)
 RAW = dataclasses.replace(SMALL, mirror=False, decision_offsets=(0.0, 0.0, 0.0))  # one network, as it outputs
 
 
@@ -36,7 +29,7 @@ def two_easy_classes(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_output_shapes_and_probabilities():
-    model = HandClassifier(SMALL)
+    model = Detector(SMALL)
     probabilities = predict_proba(model, torch.zeros(5, 1, 32, 32, dtype=torch.uint8))
     assert probabilities.shape == (5, 3)
     assert torch.allclose(probabilities.sum(1), torch.ones(5))
@@ -45,16 +38,16 @@ def test_output_shapes_and_probabilities():
 def test_tiny_training_separates_two_easy_classes():
     images, labels = two_easy_classes()
     config = SMALL
-    model = HandClassifier(config)
-    history = train_classifier(model, images, labels, config, validation=(images, labels), progress=False)
+    model = Detector(config)
+    history = train_detector(model, images, labels, config, validation=(images, labels), progress=False)
     assert history[-1]["val_accuracy"] > 0.95
     assert history[-1]["loss"] < history[0]["loss"]
 
 
 def test_prediction_is_deterministic():
     images, labels = two_easy_classes(32)
-    model = HandClassifier(SMALL)
-    train_classifier(model, images, labels, dataclasses.replace(SMALL, epochs=1), progress=False)
+    model = Detector(SMALL)
+    train_detector(model, images, labels, dataclasses.replace(SMALL, epochs=1), progress=False)
     assert torch.equal(predict_proba(model, images), predict_proba(model, images))
     assert not model.training
 
@@ -75,7 +68,7 @@ def test_interrupted_csv_write_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def test_classify_folder_handles_every_irregular_file(messy_folder):
-    model = HandClassifier(SMALL)
+    model = Detector(SMALL)
     with pytest.warns(SkippedFileWarning) as caught:
         rows = classify_folder(model, messy_folder)
     names = [name for name, _ in rows]
@@ -91,7 +84,7 @@ def test_classify_cli_on_a_small_folder(tmp_path, capsys):
     images, labels = two_easy_classes(32)
     checkpoint = tmp_path / "classifier.pt"
     config = dataclasses.replace(SMALL, epochs=1)
-    train_classifier(HandClassifier(config), images, labels, config, checkpoint=checkpoint, progress=False)
+    train_detector(Detector(config), images, labels, config, checkpoint=checkpoint, progress=False)
     assert load_model(checkpoint)[1] == config
     folder = tmp_path / "test_hands"
     write_jpegs(folder, synthetic_hands(5), prefix="test_hand")
@@ -120,7 +113,7 @@ def test_detector_split_holds_out_whole_zoo_generators():
     provided = LabelledSet(fakes[:20], torch.tensor([1, 2] * 10), ["provided"] * 20)
     zoo = LabelledSet(fakes[20:], torch.tensor([1] * 10 + [2] * 10),
                       ["zoo vae blurry epoch 3"] * 10 + ["zoo gan hinge sn epoch 1"] * 10)
-    data = build_detector_data(real, holdout, provided, zoo, ClassifierConfig(provided_repeats=1),
+    data = build_detector_data(real, holdout, provided, zoo, DataRecipe(provided_repeats=1),
                                held_out_zoo=("vae blurry",))
     assert "zoo vae blurry epoch 3" not in data.train.sources
     assert data.validation.sources.count("zoo vae blurry epoch 3") == 10
@@ -130,42 +123,57 @@ def test_detector_split_holds_out_whole_zoo_generators():
 
 def test_mirror_averaging_makes_predictions_mirror_invariant():
     images = torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)
-    plain = HandClassifier(RAW)
-    mirrored = HandClassifier(dataclasses.replace(RAW, mirror=True))
+    plain = Detector(RAW)
+    mirrored = Detector(dataclasses.replace(RAW, mirror=True))
     assert not torch.allclose(predict_proba(plain, images), predict_proba(plain, images.flip(-1)), atol=1e-4)
     assert torch.allclose(predict_proba(mirrored, images), predict_proba(mirrored, images.flip(-1)), atol=1e-5)
 
 
 def test_decision_offsets_shift_the_prior_only():
     images = torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)
-    plain = predict_proba(HandClassifier(RAW), images)
-    shifted = predict_proba(HandClassifier(dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 1.0))), images)
+    plain = predict_proba(Detector(RAW), images)
+    shifted = predict_proba(Detector(dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 1.0))), images)
     expected = plain * torch.tensor([1.0, 1.0, np.e])
     assert torch.allclose(shifted, expected / expected.sum(1, keepdim=True), atol=1e-5)
-    always_gan = HandClassifier(dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 50.0)))
+    always_gan = Detector(dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 50.0)))
     assert predict_proba(always_gan, images).argmax(1).tolist() == [2] * 6
 
 
 def test_a_detector_resumes_and_reloads_from_its_checkpoint_with_its_data_recipe(tmp_path):
     images, labels = two_easy_classes(32)
-    config = dataclasses.replace(SMALL, mirror=True, decision_offsets=(0.0, 0.0, 0.5), epochs=1, provided_repeats=3)
-    model = HandClassifier(config)
-    train_classifier(model, images, labels, config, checkpoint=tmp_path / "detector.pt", progress=False)
+    config = dataclasses.replace(SMALL, mirror=True, decision_offsets=(0.0, 0.0, 0.5), epochs=1)
+    recipe = DataRecipe(provided_repeats=3)
+    model = Detector(config)
+    train_detector(model, images, labels, config, recipe=recipe, checkpoint=tmp_path / "detector.pt", progress=False)
     longer = dataclasses.replace(config, epochs=2)                  # resumes: the offsets tuple reads back equal
-    history = train_classifier(HandClassifier(longer), images, labels, longer, checkpoint=tmp_path / "detector.pt",
-                               progress=False)
+    history = train_detector(Detector(longer), images, labels, longer, recipe=recipe,
+                             checkpoint=tmp_path / "detector.pt", progress=False)
     assert len(history) == 2
     restored, restored_config = load_model(tmp_path / "detector.pt")
-    assert restored_config.provided_repeats == 3 and tuple(restored_config.decision_offsets) == (0.0, 0.0, 0.5)
+    assert read_checkpoint(tmp_path / "detector.pt")["recipe"]["provided_repeats"] == 3
+    assert tuple(restored_config.decision_offsets) == (0.0, 0.0, 0.5)
     assert predict_proba(restored, images).shape == (64, 3)
-    other_recipe = dataclasses.replace(longer, provided_repeats=8)     # another data recipe is refused
-    with pytest.raises(CheckpointError, match="provided_repeats"):
-        train_classifier(HandClassifier(other_recipe), images, labels, other_recipe,
-                         checkpoint=tmp_path / "detector.pt", progress=False)
+    with pytest.raises(CheckpointError, match="provided_repeats"):  # another data recipe is refused
+        train_detector(Detector(longer), images, labels, longer, recipe=DataRecipe(provided_repeats=8),
+                       checkpoint=tmp_path / "detector.pt", progress=False)
+
+
+def test_a_format_1_detector_checkpoint_reads_with_its_recipe_split_out(tmp_path):
+    """Checkpoints written before the data recipe had its own config (format 1) still load and resume."""
+    model = Detector(SMALL)
+    legacy = {"version": 1, "kind": "classifier", "epoch": 6, "history": [], "optimizers": {},
+              "config": {**dataclasses.asdict(SMALL), "provided_repeats": 8, "generated_fakes": False,
+                         "validation_fold": -1, "whole_models": False},
+              "model": model.state_dict(), "rng_state": torch.get_rng_state()}
+    torch.save(legacy, tmp_path / "old.pt")
+    state = read_checkpoint(tmp_path / "old.pt")
+    assert state["kind"] == "detector" and state["recipe"]["generated_fakes"] is False
+    restored, config = load_model(tmp_path / "old.pt")
+    assert config == SMALL and isinstance(restored, Detector)
 
 
 def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores():
-    model = HandClassifier(SMALL)
+    model = Detector(SMALL)
     with torch.no_grad():  # batch norms with statistics far from the identity
         for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
             norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.uniform_(0.5, 2)

@@ -22,9 +22,9 @@ def test_help_lists_commands_and_config_flags():
     assert sub.returncode == 0 and "--latent-dim" in sub.stdout and "--no-spectral-norm" in sub.stdout
 
 
-def test_crossval_and_train_classifier_take_the_data_recipe_from_config_flags(capsys):
+def test_crossval_and_train_detector_take_the_data_recipe_from_config_flags(capsys):
     helps = {}
-    for command in ("crossval", "train-classifier"):
+    for command in ("crossval", "train-detector", "train-classifier"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         helps[command] = capsys.readouterr().out
@@ -59,9 +59,9 @@ def test_a_generator_checkpoint_is_refused_as_a_detector(tmp_path, hands_folder,
     assert main(["classify", "--input", str(hands_folder), "--checkpoint", checkpoint,
                  "--out", str(tmp_path / "out.csv")]) == 1
     assert "holds a VAE, not a detector" in capsys.readouterr().err and not (tmp_path / "out.csv").exists()
-    detector = str(ROOT / "checkpoints" / "classifier.pt")
+    detector = str(ROOT / "checkpoints" / "detector.pt")
     assert main(["evaluate", detector, "--real", str(hands_folder)]) == 1
-    assert f"{detector} holds a HandClassifier, not a generator" in capsys.readouterr().err
+    assert f"{detector} holds a Detector, not a generator" in capsys.readouterr().err
 
 
 def test_train_then_sample_end_to_end(tmp_path, hands_folder, capsys):

@@ -1,4 +1,4 @@
-"""The detector's data split by generator, the JPEG round trip of generated fakes, and cross-validation."""
+"""The detector's data split by model, the JPEG round trip of generated fakes, and cross-validation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from handgen.classifier import PROVIDED_FOLDS, ClassifierConfig
+from handgen.checkpoint import FAMILIES
+from handgen.classifier import DetectorConfig
 from handgen.crossval import (
     OutOfFold,
     cross_fitted_balanced_accuracy,
@@ -18,30 +19,35 @@ from handgen.crossval import (
     run_fold,
     schemes_in,
 )
-from handgen.data import load_folder
-from handgen.detection import DetectorSources, LabelledSet, build_detector_data, generator_folds, models_of
-from handgen.families import FAMILIES, GAN_LABEL, REAL, VAE_LABEL
+from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet, jpeg_round_trip, load_folder
+from handgen.detection import (
+    PROVIDED_FOLDS,
+    DataRecipe,
+    DetectorSources,
+    build_detector_data,
+    model_folds,
+    models_of,
+)
 from handgen.results import append_rows
-from handgen.sample import as_jpeg_files
-from handgen.zoo import DEFAULT_ZOO, ZooMember, cached_zoo_fakes
+from handgen.zoo import DEFAULT_ZOO, ZooMember, cached_zoo_samples
 from tests.conftest import synthetic_hands, write_jpegs
 
 
 def test_folds_deal_each_models_images_over_the_folds():
-    generators = [f"model {m}" for m in range(30) for _ in range(4)] + [f"big {i // 6}" for i in range(12)]
-    folds = generator_folds(generators, 4, seed=0)
+    models = [f"model {m}" for m in range(30) for _ in range(4)] + [f"big {i // 6}" for i in range(12)]
+    folds = model_folds(models, 4, seed=0)
     by_model = {}
-    for generator, fold in zip(generators, folds.tolist()):
-        by_model.setdefault(generator, []).append(fold)
-    assert all(sorted(f) == [0, 1, 2, 3] for g, f in by_model.items() if g.startswith("model"))
-    assert all(max(Counter(f).values()) == 2 for g, f in by_model.items() if g.startswith("big"))
-    assert torch.equal(folds, generator_folds(generators, 4, seed=0))
-    assert not torch.equal(folds, generator_folds(generators, 4, seed=1))
+    for model, fold in zip(models, folds.tolist()):
+        by_model.setdefault(model, []).append(fold)
+    assert all(sorted(f) == [0, 1, 2, 3] for m, f in by_model.items() if m.startswith("model"))
+    assert all(max(Counter(f).values()) == 2 for m, f in by_model.items() if m.startswith("big"))
+    assert torch.equal(folds, model_folds(models, 4, seed=0))
+    assert not torch.equal(folds, model_folds(models, 4, seed=1))
 
 
 def test_whole_model_folds_keep_each_model_in_one_fold():
-    generators = [f"model {m}" for m in range(40) for _ in range(5)]
-    folds = generator_folds(generators, 4, seed=0, whole=True)
+    models = [f"model {m}" for m in range(40) for _ in range(5)]
+    folds = model_folds(models, 4, seed=0, whole=True)
     assert all(len(set(folds[i:i + 5].tolist())) == 1 for i in range(0, 200, 5))
     assert len(set(folds.tolist())) == 4
 
@@ -71,11 +77,11 @@ def test_jpeg_round_trip_compresses_like_the_data():
     smooth = (images.float() * 0 + torch.linspace(0, 255, 32)).to(torch.uint8)
     noisy = torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8)
     for batch in (images, smooth, noisy):
-        compressed = as_jpeg_files(batch)
+        compressed = jpeg_round_trip(batch)
         assert compressed.shape == batch.shape and compressed.dtype == torch.uint8
-    assert (as_jpeg_files(smooth).int() - smooth.int()).abs().float().mean() < 2      # smooth: nearly kept
-    assert (as_jpeg_files(noisy).int() - noisy.int()).abs().float().mean() > 4       # noise: not kept
-    assert as_jpeg_files(images[:0]).shape == (0, 1, 32, 32)
+    assert (jpeg_round_trip(smooth).int() - smooth.int()).abs().float().mean() < 2      # smooth: nearly kept
+    assert (jpeg_round_trip(noisy).int() - noisy.int()).abs().float().mean() > 4       # noise: not kept
+    assert jpeg_round_trip(images[:0]).shape == (0, 1, 32, 32)
 
 
 def _synthetic_sources(models: int = 24, per_model: int = 4) -> DetectorSources:
@@ -93,7 +99,7 @@ def _synthetic_sources(models: int = 24, per_model: int = 4) -> DetectorSources:
     return DetectorSources(real[:200], real[200:], provided, generated)
 
 
-ONE_REPEAT = ClassifierConfig(provided_repeats=1)
+ONE_REPEAT = DataRecipe(provided_repeats=1)
 
 
 def test_final_fit_trains_on_every_provided_fake():
@@ -116,21 +122,21 @@ def test_the_recipe_repeats_provided_fakes_and_can_leave_generated_ones_out():
     assert count(without.train, "zoo") == count(without.validation, "zoo") == 0
 
 
-def test_zoo_fakes_are_cached_by_what_makes_them(tmp_path, monkeypatch):
+def test_zoo_samples_are_cached_by_what_makes_them(tmp_path, monkeypatch):
     real = torch.from_numpy(synthetic_hands(96, seed=0)[:, None])
     member = ZooMember("vae tiny test", "vae", {"latent_dim": 2, "width": 8, "batch_size": 32}, (1,))
-    fakes = cached_zoo_fakes(real, tmp_path / "zoo.pt", (member,), samples_per_snapshot=20)
+    fakes = cached_zoo_samples(real, tmp_path / "zoo.pt", (member,), samples_per_snapshot=20)
     assert set(fakes.sources) == {"zoo vae tiny test epoch 1"} and set(fakes.labels.tolist()) == {VAE_LABEL}
     assert len(fakes) == 20
 
     def no_training(*_args, **_kwargs):
         raise AssertionError("the cached fakes should have been reused")
 
-    monkeypatch.setattr("handgen.zoo.zoo_fakes", no_training)
-    again = cached_zoo_fakes(real, tmp_path / "zoo.pt", (member,), samples_per_snapshot=20)
+    monkeypatch.setattr("handgen.zoo.zoo_samples", no_training)
+    again = cached_zoo_samples(real, tmp_path / "zoo.pt", (member,), samples_per_snapshot=20)
     assert torch.equal(again.images, fakes.images)
     with pytest.raises(AssertionError, match="reused"):  # another member config is another cache key
-        cached_zoo_fakes(real, tmp_path / "zoo.pt", (dataclasses.replace(member, snapshots=(2,)),), 20)
+        cached_zoo_samples(real, tmp_path / "zoo.pt", (dataclasses.replace(member, snapshots=(2,)),), 20)
 
 
 def test_provided_reals_never_validate():
@@ -144,7 +150,7 @@ def test_provided_reals_never_validate():
 
 def test_cross_validation_rows_read_back_with_their_images(tmp_path):
     sources = _synthetic_sources()
-    config = ClassifierConfig(width=8, epochs=2, batch_size=32)
+    config = DetectorConfig(width=8, epochs=2, batch_size=32)
     for fold in (0, 1):
         append_rows(run_fold(sources, fold, "seen models", config), tmp_path / "cv.jsonl")
     append_rows(run_fold(sources, 1, "seen models", config), tmp_path / "cv.jsonl")   # a rerun replaces fold 1
@@ -157,10 +163,10 @@ def test_cross_validation_rows_read_back_with_their_images(tmp_path):
     assert matrix.sum() == summary["images"] + 2 * len(sources.real_holdout)
     assert summary["accuracy"] == pytest.approx((np.trace(matrix) - matrix[0, 0]) / summary["images"])
     # the joined images are the held-out ones: each belongs to the model its row names
-    provided_by_image = {bytes(image.numpy()): g for image, g in zip(sources.provided.images,
-                                                                      sources.provided.generators)}
-    assert all(provided_by_image[bytes(image.numpy())] == generator
-               for image, generator in zip(out_of_fold.held_out.images, out_of_fold.held_out.generators))
+    provided_by_image = {bytes(image.numpy()): m for image, m in zip(sources.provided.images,
+                                                                      sources.provided.models)}
+    assert all(provided_by_image[bytes(image.numpy())] == model
+               for image, model in zip(out_of_fold.held_out.images, out_of_fold.held_out.models))
 
 
 def test_confusion_figure_writes_every_count():
@@ -211,7 +217,7 @@ def test_the_predictions_of_some_folds_score_alone():
 
 def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     sources = _synthetic_sources()
-    plain = ClassifierConfig(width=8, epochs=1, batch_size=32)
+    plain = DetectorConfig(width=8, epochs=1, batch_size=32)
     shifted = dataclasses.replace(plain, decision_offsets=(0.0, 0.0, 2.0))
     append_rows(run_fold(sources, 0, "seen models", plain), tmp_path / "plain.jsonl")
     append_rows(run_fold(sources, 0, "seen models", shifted), tmp_path / "shifted.jsonl")
@@ -220,8 +226,8 @@ def test_rows_carry_their_recipe_and_read_back_without_offsets(tmp_path):
     assert before.recipe.startswith("width 8, batch_size 32, epochs 1; generated fakes ")
     assert after.recipe == before.recipe
     assert schemes_in(tmp_path / "plain.jsonl") == ["seen models"]
-    ablation = dataclasses.replace(plain, generated_fakes=False)
-    append_rows(run_fold(sources, 0, "seen models", ablation), tmp_path / "ablation.jsonl")
+    append_rows(run_fold(sources, 0, "seen models", plain, DataRecipe(generated_fakes=False)),
+                tmp_path / "ablation.jsonl")
     assert "generated_fakes False" in read_out_of_fold(tmp_path / "ablation.jsonl", "seen models",
                                                         sources.provided).recipe
     assert len(before.real_folds) == len(sources.real_holdout)     # the held-out real hands are kept too

@@ -15,14 +15,14 @@ from conftest import synthetic_hands, write_jpegs
 from PIL import Image
 
 from handgen.checkpoint import CheckpointError, read_checkpoint
-from handgen.classifier import write_predictions_csv
 from handgen.cli import main
 from handgen.data import MAX_PIXELS, SkippedFileWarning, decode_image, load_folder
+from handgen.detection import write_predictions_csv
 from handgen.runtime import OutputError
 from handgen.sample import write_images
 
 ROOT = Path(__file__).resolve().parents[1]
-DETECTOR = str(ROOT / "checkpoints" / "classifier.pt")
+DETECTOR = str(ROOT / "checkpoints" / "detector.pt")
 
 
 def one_line_error(capsys) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handgen.evaluation import PixelStatistics
 from handgen.metrics import (
     PixelPCA,
     accuracy_by_group,
@@ -15,6 +14,7 @@ from handgen.metrics import (
     pairwise_distances,
     precision_recall,
 )
+from handgen.realism import PixelStatistics
 from tests.conftest import synthetic_hands
 
 

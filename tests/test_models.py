@@ -19,7 +19,7 @@ def test_vae_shapes_and_finite_loss():
     assert reconstruction.abs().max() <= 1.0
     losses = vae_loss(x, reconstruction, mean, logvar)
     assert all(torch.isfinite(v) for v in losses.values())
-    assert model.generate(torch.randn(3, 8)).shape == (3, 1, 32, 32)
+    assert model.decode(torch.randn(3, 8)).shape == (3, 1, 32, 32)
 
 
 def test_gan_shapes():
@@ -27,7 +27,7 @@ def test_gan_shapes():
     fake = gan.generator(torch.randn(4, 16))
     assert fake.shape == (4, 1, 32, 32) and fake.abs().max() <= 1.0
     assert gan.discriminator(fake).shape == (4,)
-    assert gan.generate(torch.randn(2, 16)).shape == (2, 1, 32, 32)
+    assert gan.decode(torch.randn(2, 16)).shape == (2, 1, 32, 32)
 
 
 def test_wrong_input_shape_is_a_clear_error():

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
 import torch
 from conftest import synthetic_hands
 
-from handgen.classifier import ClassifierConfig
-from handgen.detection import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
-from handgen.evaluation import Yardstick
+from handgen.classifier import DetectorConfig
+from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
+from handgen.detection import DataRecipe
 from handgen.metrics import wilson_interval
-from handgen.realism import blurred, fool_rate, judge_key, judge_training_set, train_judge, two_sample_test
+from handgen.realism import (
+    JUDGE_CONFIG,
+    JUDGE_RECIPE,
+    Yardstick,
+    blurred,
+    fool_rate,
+    judge_key,
+    judge_training_set,
+    train_judge,
+    two_sample_test,
+)
 from handgen.results import with_cpu_minutes
 
-TINY = ClassifierConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0),
-                        generated_fakes=False, provided_repeats=2)
+TINY = DetectorConfig(width=8, batch_size=32, epochs=6, lr=3e-3, decision_offsets=(0.0, 0.0, 0.0))
+TINY_RECIPE = DataRecipe(generated_fakes=False, provided_repeats=2)
 
 
 def hands(n: int, seed: int) -> torch.Tensor:
@@ -36,7 +47,7 @@ def provided(n: int = 48) -> LabelledSet:
 def judge(tmp_path_factory):
     torch.set_num_threads(1)
     model, _ = train_judge(hands(192, 1), hands(8, 13), provided(), tmp_path_factory.mktemp("judge"), TINY,
-                           progress=False)
+                           TINY_RECIPE, progress=False)
     return model
 
 
@@ -54,24 +65,38 @@ def test_judge_trains_on_real_training_hands_and_provided_fakes_only():
     fakes = provided(6)
     fakes.images[0] = real[3]      # a 'fake' identical to a real hand is dropped
     fakes.images[-1] = held_out[0]  # so is a provided real hand that is a held-out one
-    training = judge_training_set(real, held_out, fakes, dataclasses.replace(TINY, provided_repeats=3))
+    training = judge_training_set(real, held_out, fakes, dataclasses.replace(TINY_RECIPE, provided_repeats=3))
     assert training.counts() == {"real": 20, "VAE": 3 * 5, "GAN": 3 * 6}
     assert not any(torch.equal(image, held_out[0]) for image in training.images)
     with pytest.raises(ValueError, match="generated_fakes=False"):
-        judge_training_set(real, held_out, fakes, dataclasses.replace(TINY, generated_fakes=True))
+        judge_training_set(real, held_out, fakes, dataclasses.replace(TINY_RECIPE, generated_fakes=True))
 
 
 def test_judge_is_cached_by_its_data_and_config(tmp_path, monkeypatch):
-    config = dataclasses.replace(TINY, epochs=1, provided_repeats=1)
+    config, recipe = dataclasses.replace(TINY, epochs=1), dataclasses.replace(TINY_RECIPE, provided_repeats=1)
     sources = (hands(64, 1), hands(8, 2), provided(16))
-    training = judge_training_set(*sources, config)
-    _, path = train_judge(*sources, tmp_path, config, progress=False)
-    assert path.name == f"judge-{judge_key(training, config)}.pt"
-    monkeypatch.setattr("handgen.realism.train_classifier", lambda *a, **k: pytest.fail("retrained a cached judge"))
-    _, again = train_judge(*sources, tmp_path, config, progress=False)
+    training = judge_training_set(*sources, recipe)
+    _, path = train_judge(*sources, tmp_path, config, recipe, progress=False)
+    assert path.name == f"judge-{judge_key(training, config, recipe)}.pt"
+    monkeypatch.setattr("handgen.realism.train_detector", lambda *a, **k: pytest.fail("retrained a cached judge"))
+    _, again = train_judge(*sources, tmp_path, config, recipe, progress=False)
     assert again == path
     other = dataclasses.replace(config, seed=1)
-    assert judge_key(training, other) != judge_key(training, config)
+    assert judge_key(training, other, recipe) != judge_key(training, config, recipe)
+    assert judge_key(training, config, dataclasses.replace(recipe, provided_repeats=2)) != path.stem[6:]
+
+
+def test_the_judge_key_reads_as_it_did_when_config_and_recipe_were_one():
+    """The committed judge was keyed by one flat config; splitting it in two must not change the key."""
+    training = LabelledSet.from_images(hands(4, 1), REAL, "real_hands")
+    flat = {**dataclasses.asdict(JUDGE_CONFIG), **dataclasses.asdict(JUDGE_RECIPE)}
+    digest = hashlib.blake2b(repr(sorted(flat.items())).encode(), digest_size=6)
+    digest.update(training.images.numpy().tobytes())
+    digest.update(training.labels.numpy().tobytes())
+    assert judge_key(training) == digest.hexdigest()
+    assert set(flat) == {"width", "dropout", "lr", "weight_decay", "batch_size", "epochs", "seed", "max_shift",
+                         "label_smoothing", "mirror", "decision_offsets", "provided_repeats", "generated_fakes",
+                         "validation_fold", "whole_models"}
 
 
 def test_fool_rate_is_high_for_unseen_real_hands_and_low_for_blurred_ones(judge):

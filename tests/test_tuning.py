@@ -9,13 +9,12 @@ import optuna
 import pytest
 import torch
 
-from handgen.classifier import ClassifierConfig
-from handgen.detection import DetectorSources, LabelledSet
-from handgen.evaluation import PixelStatistics
-from handgen.families import GAN_LABEL, REAL, VAE_LABEL
+from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
+from handgen.detection import DataRecipe, DetectorSources
+from handgen.realism import PixelStatistics
 from handgen.tuning import (
     StudyBudget,
-    classifier_objective,
+    detector_objective,
     finished_trials,
     generator_objective,
     open_study,
@@ -79,7 +78,7 @@ def test_generator_objective_trains_and_scores_a_trial(tmp_path, family, params)
     assert math.isfinite(trial.value) and trial.user_attrs["fid_pix"] > 0
 
 
-def test_classifier_objective_scores_every_validation_source(tmp_path):
+def test_detector_objective_scores_every_validation_source(tmp_path):
     real = torch.from_numpy(synthetic_hands(300, seed=0)[:, None])
     blurry = (real[:200].float() * 0.5).to(torch.uint8)                       # "VAE": dim
     noisy = (real[:200].float() + torch.randint(0, 60, real[:200].shape)).clamp(0, 255).to(torch.uint8)  # "GAN"
@@ -88,12 +87,12 @@ def test_classifier_objective_scores_every_validation_source(tmp_path):
     generated = LabelledSet.concat([LabelledSet.from_images(blurry[80:], VAE_LABEL, "zoo vae blurry epoch 3"),
                                     LabelledSet.from_images(noisy[80:], GAN_LABEL, "zoo gan hinge sn epoch 1")])
     sources = DetectorSources(real[:250], real[250:], provided, generated)
-    study = open_study("classifier", tmp_path / "studies.db")
+    study = open_study("detector", tmp_path / "studies.db")
     study.enqueue_trial({"width": 16, "dropout": 0.1, "lr": 2e-3, "weight_decay": 1e-4, "max_shift": 1,
                          "label_smoothing": 0.0, "provided_repeats": 2})
-    study.optimize(classifier_objective(sources, StudyBudget(trials=1, epochs=2)), n_trials=1)
+    study.optimize(detector_objective(sources, StudyBudget(trials=1, epochs=2)), n_trials=1)
     trial = study.trials[0]
     per_source = trial.user_attrs["per_source"]
     assert set(per_source) == {"real_hands held out", "provided VAE_hands", "provided GAN_hands", "zoo vae blurry"}
     assert trial.value == pytest.approx(np.mean(list(per_source.values())))
-    assert {REAL, VAE_LABEL, GAN_LABEL} == set(sources.assemble(ClassifierConfig()).train.labels.tolist())
+    assert {REAL, VAE_LABEL, GAN_LABEL} == set(sources.assemble(DataRecipe()).train.labels.tolist())

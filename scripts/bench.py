@@ -1,4 +1,4 @@
-"""Speed benchmark: `python -m handgen.bench` prints one table; every comparison is measured in the same run.
+"""Speed benchmark: `python scripts/bench.py` prints one table; every comparison is measured in the same run.
 
 The machine may be shared and noisy, so each figure is the median of several repeats after a warm-up,
 and the conclusions are read from ratios between rows measured side by side, never from seconds alone.
@@ -32,15 +32,31 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from .checkpoint import load_model
-from .classifier import ClassifierConfig, HandClassifier, fold_batch_norms, predict_proba
-from .data import REAL_HANDS, decode_image, find_folder, list_image_files, load_folder, to_float
-from .evaluation import format_table
-from .gan import GAN, GANConfig
-from .results import append_rows
-from .sample import sample_to_folder
-from .train import Task, _train_one_epoch, classifier_task, gan_task, vae_task
-from .vae import VAE, VAEConfig
+from handgen import (
+    GAN,
+    REAL_HANDS,
+    VAE,
+    Detector,
+    DetectorConfig,
+    GANConfig,
+    Task,
+    VAEConfig,
+    append_rows,
+    decode_image,
+    detector_task,
+    find_folder,
+    fold_batch_norms,
+    format_table,
+    gan_task,
+    list_image_files,
+    load_folder,
+    load_model,
+    predict_proba,
+    sample_to_folder,
+    to_float,
+    train_one_epoch,
+    vae_task,
+)
 
 
 def median_seconds(work: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -102,11 +118,11 @@ class NaiveJpegDataset(Dataset):
 
 def family_tasks(images: int) -> dict[str, Callable[[], Task]]:
     """Fresh tasks at the default configs (the VAE's mixture fit, a one-off, is left out of the epoch)."""
-    steps = images // ClassifierConfig().batch_size
+    steps = images // DetectorConfig().batch_size
     return {
         "VAE": lambda: vae_task(VAE(VAEConfig(prior_components=0)), VAEConfig(prior_components=0), "cpu"),
         "GAN": lambda: gan_task(GAN(GANConfig()), GANConfig(), "cpu"),
-        "detector": lambda: classifier_task(HandClassifier(ClassifierConfig()), ClassifierConfig(), steps, "cpu"),
+        "detector": lambda: detector_task(Detector(DetectorConfig()), DetectorConfig(), steps, "cpu"),
     }
 
 
@@ -131,7 +147,7 @@ def step_row(name: str, task: Task, real: torch.Tensor, files: list[Path], ceili
     step_flops = flops_of(bare)
     # bare and epoch-path passes alternate, so a slow spell of a shared machine hits both alike
     bare_seconds, epoch_seconds = interleaved_median_seconds(
-        bare_epoch, lambda: _train_one_epoch(task, real, labels, 0, progress=False), repeats)
+        bare_epoch, lambda: train_one_epoch(task, real, labels, 0, progress=False), repeats)
     naive_seconds = median_seconds(naive, max(2, repeats // 2))
     epoch_images = len(real) // batch_size * batch_size
     step_seconds = bare_seconds * batch_size / epoch_images
@@ -150,7 +166,7 @@ def training_rows(real: torch.Tensor, files: list[Path], ceiling: float, repeats
             for name, make_task in family_tasks(images).items()]
 
 
-def inference_layout_rows(model: HandClassifier, images: torch.Tensor, repeats: int) -> list[dict]:
+def inference_layout_rows(model: Detector, images: torch.Tensor, repeats: int) -> list[dict]:
     """Detector inference over `images` in each memory layout and batch size, with and without its batch norms
     folded into the convolutions (what `predict_proba` chose: folded, channels-last, 256)."""
     rows = []
@@ -204,13 +220,13 @@ def optimizer_rows(repeats: int) -> list[dict]:
     return rows
 
 
-def data_path_rows(repeats: int, classifier_checkpoint: str, generator_checkpoint: str) -> list[dict]:
+def data_path_rows(repeats: int, detector_checkpoint: str, generator_checkpoint: str) -> list[dict]:
     """Decoding the real hands, labelling the test hands (decode + predict), writing 300 samples."""
     rows = []
     real_seconds = median_seconds(lambda: load_folder(REAL_HANDS, warn=False), repeats, warmup=1)
     rows.append({"task": f"decode {len(load_folder(REAL_HANDS, warn=False))} real hands", "seconds": real_seconds})
-    if Path(classifier_checkpoint).is_file():
-        model, _ = load_model(classifier_checkpoint, "cpu")
+    if Path(detector_checkpoint).is_file():
+        model, _ = load_model(detector_checkpoint, "cpu")
         test = load_folder("test_hands", warn=False)
         decode = median_seconds(lambda: load_folder("test_hands", warn=False), repeats)
         predict = median_seconds(lambda: predict_proba(model, test.images), repeats)
@@ -235,11 +251,11 @@ def make_run_row() -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m handgen.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python scripts/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per figure (median reported)")
     parser.add_argument("--images", type=int, default=2560, help="images per timed epoch")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    parser.add_argument("--classifier", default="checkpoints/classifier.pt")
+    parser.add_argument("--detector", default="checkpoints/detector.pt")
     parser.add_argument("--generator", default="checkpoints/gan.pt")
     parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
@@ -256,10 +272,10 @@ def main(argv: list[str] | None = None) -> None:
     training = training_rows(real.images, files, max(ceiling.values()), args.repeats, args.images)
     print(format_table(training))
     variants = training_variant_rows(real.images, args.repeats) + optimizer_rows(args.repeats)
-    if Path(args.classifier).is_file():
-        variants += inference_layout_rows(load_model(args.classifier, "cpu")[0], real.images[:2048], args.repeats)
+    if Path(args.detector).is_file():
+        variants += inference_layout_rows(load_model(args.detector, "cpu")[0], real.images[:2048], args.repeats)
     print(format_table(variants))
-    data_path = data_path_rows(args.repeats, args.classifier, args.generator)
+    data_path = data_path_rows(args.repeats, args.detector, args.generator)
     print(format_table(data_path))
     result = {"threads": torch.get_num_threads(), "ceiling_gflops": ceiling, "training": training,
               "variants": variants, "data_path": data_path}
