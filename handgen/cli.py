@@ -155,8 +155,9 @@ def run_tune(args: argparse.Namespace) -> None:
 
     budget = dataclasses.replace(BUDGETS[args.family], **{k: v for k, v in (("trials", args.trials),
                                                                              ("epochs", args.epochs)) if v})
+    torch.set_num_threads(args.threads)
     objective = study_objective(args.family, budget, zoo_cache=args.zoo_cache)
-    study = run_study(args.family, objective, budget, args.storage)
+    study = run_study(args.family, objective, budget, args.storage, seed=args.worker)
     print(format_table(trial_table(study)))
     print(f"best trial {study.best_trial.number}: value {study.best_value:.4f}, params {study.best_params}")
 
@@ -230,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("family", choices=["vae", "gan", "detector"])
     sub.add_argument("--trials", type=positive_int, help="total trials of the study (default: per family)")
     sub.add_argument("--epochs", type=positive_int, help="epochs per trial (default: per family)")
-    sub.add_argument("--storage", default=str(RESULTS / "tuning.db"), help="SQLite file holding the studies")
+    sub.add_argument("--storage", default=str(RESULTS / "tuning.db"),
+                     help="a SQLite file or a database URL; several workers may share one study")
+    sub.add_argument("--worker", type=int, default=0, help="seeds this worker's sampler (give each its own)")
+    sub.add_argument("--threads", type=positive_int, default=torch.get_num_threads(),
+                     help="CPU threads (1 runs two workers side by side on 2 cores)")
     sub.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="detector: samples of the generator zoo")
     sub.set_defaults(run=run_tune)
     return parser

@@ -17,8 +17,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .data import CHANNELS, check_image_batch
+from .data import CHANNELS, check_image_batch, random_translate
 from .runtime import check_config, seeded
+
+DISCRIMINATORS = ("dcgan", "deep")
+LOSSES = ("nonsaturating", "hinge", "relativistic")
+AUGMENTATIONS = ("translation", "cutout")
+PENALTY_EVERY = 4  # the gradient penalties are computed every 4th D step, 4 times as heavy ("lazy" regularisation)
 
 
 @dataclass
@@ -30,7 +35,10 @@ class GANConfig:
     width: int = 32                 # base channel count of the generator (and of the DCGAN discriminator)
     discriminator: str = "deep"     # "dcgan" (3 strided convs) or "deep" (a 3x3 conv before each strided one)
     discriminator_width: int = 16   # base channel count of the deep discriminator
-    loss: str = "nonsaturating"     # "hinge" or "nonsaturating"
+    loss: str = "nonsaturating"     # "nonsaturating", "hinge" or "relativistic" (real and fake scores paired)
+    gamma: float = 0.0              # weight of the zero-centred gradient penalties on real and fake images (R1 + R2)
+    augment: str = "none"           # differentiable augmentation of every image D sees: "none", "translation",
+    #                                 "translation,cutout" (DiffAugment)
     spectral_norm: bool = True      # spectral normalisation in the discriminator
     ema_decay: float = 0.999        # generator weight averaging; 0 disables
     mixed_precision: bool = True    # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
@@ -45,6 +53,14 @@ class GANConfig:
     def __post_init__(self) -> None:
         check_config(self, positive=("latent_dim", "width", "discriminator_width", "lr_generator",
                                      "lr_discriminator", "batch_size", "epochs"))
+        for name, value, allowed in (("discriminator", self.discriminator, DISCRIMINATORS),
+                                     ("loss", self.loss, LOSSES)):
+            if value not in allowed:
+                raise ValueError(f"GANConfig.{name} must be one of {', '.join(allowed)}, got {value!r}")
+        unknown = set(self.augment.split(",")) - set(AUGMENTATIONS) - {"none"}
+        if unknown:
+            raise ValueError(f"GANConfig.augment takes 'none' or a comma-separated list of "
+                             f"{', '.join(AUGMENTATIONS)}; got {self.augment!r}")
 
 
 def _unchanged(layer: nn.Module) -> nn.Module:
@@ -101,7 +117,7 @@ class Discriminator(nn.Module):
                 norm(nn.Linear(8 * w * 4 * 4, 1)),
             )
         else:
-            raise ValueError(f"unknown discriminator {config.discriminator!r}; use 'dcgan' or 'deep'")
+            raise ValueError(f"unknown discriminator {config.discriminator!r}; use one of {', '.join(DISCRIMINATORS)}")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         check_image_batch(images)
@@ -114,16 +130,44 @@ def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, los
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
     if loss == "nonsaturating":
         return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
-    raise ValueError(f"unknown GAN loss {loss!r}; use 'hinge' or 'nonsaturating'")
+    if loss == "relativistic":  # each real hand should score above a generated one
+        return F.softplus(fake_scores - real_scores).mean()
+    raise ValueError(f"unknown GAN loss {loss!r}; use one of {', '.join(LOSSES)}")
 
 
-def generator_loss(fake_scores: torch.Tensor, loss: str) -> torch.Tensor:
-    """Loss of G for D's scores on its images."""
+def generator_loss(fake_scores: torch.Tensor, real_scores: torch.Tensor, loss: str) -> torch.Tensor:
+    """Loss of G for D's scores on its images (and, for the relativistic loss, on real ones)."""
     if loss == "hinge":
         return -fake_scores.mean()
     if loss == "nonsaturating":
         return F.softplus(-fake_scores).mean()
-    raise ValueError(f"unknown GAN loss {loss!r}; use 'hinge' or 'nonsaturating'")
+    if loss == "relativistic":
+        return F.softplus(real_scores - fake_scores).mean()
+    raise ValueError(f"unknown GAN loss {loss!r}; use one of {', '.join(LOSSES)}")
+
+
+def gradient_penalty(scores: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Mean squared norm of D's gradient at `images` (which must require grad): R1 on real, R2 on fake images."""
+    gradient, = torch.autograd.grad(scores.sum(), images, create_graph=True)
+    return gradient.float().pow(2).flatten(1).sum(1).mean()
+
+
+def augment(images: torch.Tensor, policy: str) -> torch.Tensor:
+    """DiffAugment (Zhao et al. 2020) of images (B, 1, 32, 32) in [-1, 1], differentiable, the same kinds for real
+    and generated images: shifts of up to 4 pixels filled black, and a 16x16 square cut out (set to 0)."""
+    kinds = policy.split(",")
+    if "translation" in kinds:
+        images = random_translate(images, images.shape[-1] // 8)
+    if "cutout" in kinds:
+        batch, _, height, width = images.shape
+        size = height // 2
+        top = torch.randint(0, height - size + 1, (batch, 1, 1, 1), device=images.device)
+        left = torch.randint(0, width - size + 1, (batch, 1, 1, 1), device=images.device)
+        rows = torch.arange(height, device=images.device).view(1, 1, -1, 1)
+        cols = torch.arange(width, device=images.device).view(1, 1, 1, -1)
+        inside = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+        images = images.masked_fill(inside, 0.0)
+    return images
 
 
 class GAN(nn.Module):

@@ -30,7 +30,17 @@ from .checkpoint import (
 )
 from .classifier import Detector, DetectorConfig, predict_proba
 from .data import LABELS, LabelledSet, random_translate, to_float
-from .gan import GAN, GANConfig, discriminator_loss, generator_loss, recalibrate_batchnorm, update_ema
+from .gan import (
+    GAN,
+    PENALTY_EVERY,
+    GANConfig,
+    augment,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+    recalibrate_batchnorm,
+    update_ema,
+)
 from .metrics import confusion_matrix, per_class_recall
 from .runtime import mixed_precision, pick_device, seed_everything
 from .vae import VAE, VAEConfig, vae_loss
@@ -132,8 +142,10 @@ def _check_finite(logs: dict[str, float], epoch: int, checkpoint: str | os.PathL
                                f"{kept}. Lower the learning rate or change the seed.")
 
 
-def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = None) -> Task:
-    """The VAE's Adam optimizer and its step: maximise the ELBO of a batch."""
+def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = None,
+             validation: torch.Tensor | None = None) -> Task:
+    """The VAE's Adam optimizer and its step: maximise the ELBO of a batch. With `validation` (held-out uint8
+    hands), each epoch also logs their negative ELBO (`val_loss`): the over-fitting monitor."""
     model.to(pick_device(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
@@ -148,42 +160,81 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
     def end_epoch(images: torch.Tensor, last: bool) -> dict[str, float]:
         if last and config.prior_components > 0:  # EM takes seconds: once, before the final checkpoint
             model.fit_prior(images, seed=config.seed)
-        return {}
+        if validation is None:
+            return {}
+        return {"val_loss": held_out_loss(model, validation.to(images.device), config.kl_weight)}
 
     return Task(model, config, {"adam": optimizer}, step, end_epoch, mixed_precision=config.mixed_precision)
 
 
-def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = None) -> Task:
-    """Adam optimizers for D and G and the alternating step; the EMA generator follows G."""
-    gan.to(pick_device(device))
+@torch.no_grad()
+def held_out_loss(model: VAE, images: torch.Tensor, kl_weight: float = 1.0) -> float:
+    """Negative ELBO per image of uint8 images (N, 1, 32, 32), in eval mode, its code noise from a fixed seed (so
+    the training's random stream is left alone and epochs compare)."""
+    was_training = model.training
+    model.eval()
+    x = to_float(images)
+    mean, logvar = model.encode(x)
+    noise = torch.randn(mean.shape, generator=torch.Generator().manual_seed(0)).to(mean.device)
+    reconstruction = model.decode(mean + noise * (0.5 * logvar).exp())
+    model.train(was_training)
+    return float(vae_loss(x, reconstruction, mean, logvar, kl_weight)["loss"])
+
+
+def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = None,
+             validation: torch.Tensor | None = None) -> Task:
+    """Adam optimizers for D and G and the alternating step; the EMA generator follows G. With `validation`
+    (held-out uint8 hands), each epoch logs D's mean score on them and on as many training hands: a gap between
+    the two is D over-fitting its training set."""
+    gan.to(pick_device(device)).to(memory_format=torch.channels_last)  # faster convolutions on CPU
     betas = (config.beta1, config.beta2)
     opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=config.lr_discriminator, betas=betas)
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=config.lr_generator, betas=betas)
+    seen = lambda images: augment(images, config.augment)  # noqa: E731  what D sees of any image
 
     def step(real: torch.Tensor, _labels: Any, step_number: int) -> dict[str, torch.Tensor]:
+        real = real.contiguous(memory_format=torch.channels_last)
         noise = torch.randn(2, real.shape[0], config.latent_dim, device=real.device)
-        # update D: real hands up, generated hands down
-        fake = gan.generator(noise[0])
-        loss_d = discriminator_loss(gan.discriminator(real), gan.discriminator(fake.detach()), config.loss)
+        # update D: real hands up, generated hands down (plus the gradient penalties every few steps)
+        real_in, fake_in = seen(real), seen(gan.generator(noise[0]).detach())
+        penalise = config.gamma > 0 and step_number % PENALTY_EVERY == 0
+        real_in.requires_grad_(penalise), fake_in.requires_grad_(penalise)
+        real_scores, fake_scores = gan.discriminator(real_in), gan.discriminator(fake_in)
+        loss_d = discriminator_loss(real_scores, fake_scores, config.loss)
+        if penalise:
+            penalty = gradient_penalty(real_scores, real_in) + gradient_penalty(fake_scores, fake_in)
+            loss_d = loss_d + config.gamma / 2 * PENALTY_EVERY * penalty
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        # update G: make D score fresh samples as real
-        fake_scores = gan.discriminator(gan.generator(noise[1]))
-        loss_g = generator_loss(fake_scores, config.loss)
+        # update G: make D score fresh samples as real (D's own weights get no gradient here)
+        gan.discriminator.requires_grad_(False)
+        fake_scores = gan.discriminator(seen(gan.generator(noise[1])))
+        loss_g = generator_loss(fake_scores, real_scores.detach(), config.loss)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        gan.discriminator.requires_grad_(True)
         if config.ema_decay > 0:
             update_ema(gan.ema, gan.generator, config.ema_decay, step_number)
         return {"loss_discriminator": loss_d, "loss_generator": loss_g, "score_fake": fake_scores.mean()}
 
-    def end_epoch(_images: torch.Tensor, _last: bool) -> dict[str, float]:
+    def end_epoch(images: torch.Tensor, _last: bool) -> dict[str, float]:
         recalibrate_batchnorm(gan.ema, seed=config.seed)
-        return {}
+        if validation is None:
+            return {}
+        held_out = validation.to(images.device)
+        return {"score_training_hands": mean_score(gan, images[:len(held_out)]),
+                "score_held_out_hands": mean_score(gan, held_out)}
 
     return Task(gan, config, {"discriminator": opt_d, "generator": opt_g}, step, end_epoch,
                 mixed_precision=config.mixed_precision)
+
+
+@torch.no_grad()
+def mean_score(gan: GAN, images: torch.Tensor) -> float:
+    """D's mean score (a logit) on uint8 images (N, 1, 32, 32), without augmentation."""
+    return float(torch.cat([gan.discriminator(to_float(chunk)) for chunk in images.split(500)]).mean())
 
 
 def detector_task(model: Detector, config: DetectorConfig, steps_total: int,
@@ -230,17 +281,17 @@ def validation_logs(model: Detector, images: torch.Tensor, labels: torch.Tensor)
     return logs
 
 
-def train_vae(model: VAE, images: torch.Tensor, config: VAEConfig, *, checkpoint=None, callbacks=(),
-              device=None, progress: bool = True) -> History:
-    """Train a VAE on uint8 images (N, 1, 32, 32); see `fit`."""
-    return fit(vae_task(model, config, device), images, checkpoint=checkpoint, callbacks=callbacks,
+def train_vae(model: VAE, images: torch.Tensor, config: VAEConfig, *, validation: torch.Tensor | None = None,
+              checkpoint=None, callbacks=(), device=None, progress: bool = True) -> History:
+    """Train a VAE on uint8 images (N, 1, 32, 32), held-out `validation` images monitored; see `fit`."""
+    return fit(vae_task(model, config, device, validation), images, checkpoint=checkpoint, callbacks=callbacks,
                progress=progress)
 
 
-def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, checkpoint=None, callbacks=(),
-              device=None, progress: bool = True) -> History:
-    """Train a GAN on uint8 images (N, 1, 32, 32); see `fit`."""
-    return fit(gan_task(gan, config, device), images, checkpoint=checkpoint, callbacks=callbacks,
+def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, validation: torch.Tensor | None = None,
+              checkpoint=None, callbacks=(), device=None, progress: bool = True) -> History:
+    """Train a GAN on uint8 images (N, 1, 32, 32), held-out `validation` images monitored; see `fit`."""
+    return fit(gan_task(gan, config, device, validation), images, checkpoint=checkpoint, callbacks=callbacks,
                progress=progress)
 
 

@@ -1,18 +1,22 @@
-"""Hyperparameter search with Optuna: TPE sampler, median pruner, SQLite storage that resumes.
+"""Hyperparameter search with Optuna: TPE sampler, successive halving, a storage that resumes and workers share.
 
-Each family has a search space (`suggest_*`: trial -> config) and an objective that trains one short
-run and reports an intermediate score along the way, so the pruner stops weak trials early. The
-generators minimise KID (x1000, pixel-PCA space) of their samples against held-out real hands; the
-detector maximises its accuracy averaged over validation *sources* (held-out real hands, the students'
-held-out VAE and GAN fakes, the held-out zoo generators), so no single large source dominates.
+Each family has a search space (`suggest_*`: trial -> config) and an objective that trains one run and reports a
+score every few epochs. The generators maximise the judge's fool rate (`realism.fool_rate`) of 1000 samples stored
+as JPEG, the figure the realism curves are read on; pixel KID, which sits at its floor for every generator here,
+decides nothing. Successive halving (first rung `min_epochs`, factor 3) stops the weaker two thirds of the trials
+at each rung and lets the survivors train to the full length, so a winner is chosen at the length it will train.
+The detector maximises its accuracy averaged over validation *sources* (held-out real hands, the students' held-out
+VAE and GAN fakes, the held-out zoo generators), so no single large source dominates.
 
-Short trials rank configurations by early progress, which favours fast starters: the winner is
-retrained at full length and compared with the defaults before it replaces them.
+A study lives in a storage: a SQLite file or a database URL. Several processes (`python -m handgen tune gan` run
+twice, or Colab runtimes sharing a database) add trials to the same study until it holds `trials` of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -25,66 +29,68 @@ import torch
 
 from .checkpoint import FAMILIES
 from .classifier import Detector, DetectorConfig, predict_proba
-from .data import real_hands_split
-from .detection import DataRecipe, DetectorSources, detector_sources
+from .data import jpeg_round_trip, real_hands_split
+from .detection import DataRecipe, DetectorSources, detector_sources, provided_examples
 from .gan import GANConfig
 from .metrics import accuracy_by_group
-from .realism import PixelStatistics
+from .realism import fool_rate, train_judge
+from .runtime import OutputError
 from .sample import generate
 from .train import TrainingDiverged, train_detector, train_generator
 from .vae import VAE, VAEConfig
 
 Objective = Callable[[optuna.Trial], float]
-DIRECTIONS = {"vae": "minimize", "gan": "minimize", "detector": "maximize"}
+SAMPLES_PER_SCORE = 1000  # fool rate of 1000 samples: a 95% interval of about +-0.03
 
 
 @dataclass
 class StudyBudget:
-    """How much one study may spend: trials, epochs per trial, and how often a trial is scored."""
+    """How much one study may spend: trials (over all its workers), the full length, how often a trial is scored
+    and the first rung of successive halving."""
 
     trials: int
     epochs: int
-    report_every: int = 1
+    report_every: int = 10
+    min_epochs: int = 10
 
 
-# What the committed studies ran, side by side on 2 cores in about an hour: small budgets, read as such
-BUDGETS = {"vae": StudyBudget(trials=10, epochs=10, report_every=2),
-           "gan": StudyBudget(trials=10, epochs=8, report_every=2),
-           "detector": StudyBudget(trials=6, epochs=6, report_every=1)}
-QUICK_BUDGETS = {family: StudyBudget(trials=2, epochs=1) for family in FAMILIES}
+BUDGETS = {"vae": StudyBudget(trials=16, epochs=150, report_every=10, min_epochs=15),
+           "gan": StudyBudget(trials=20, epochs=100, report_every=10, min_epochs=10),
+           "detector": StudyBudget(trials=6, epochs=6, report_every=1, min_epochs=1)}
+QUICK_BUDGETS = {family: StudyBudget(trials=2, epochs=1, report_every=1, min_epochs=1) for family in FAMILIES}
 
 
 def suggest_vae(trial: optuna.Trial) -> VAEConfig:
-    """Capacity (latent size, width), the KL weight (blur against prior fit), the learning rate and the
-    sampling mixture's size. N(0, I) sampling (0 components) is left out: it lost by far (`docs/EXPERIMENTS.md`)."""
+    """Capacity (latent size, width), the KL weight (blur against prior fit), the learning rate, and how codes are
+    drawn: the sampling mixture's size and temperature."""
     return VAEConfig(
-        latent_dim=trial.suggest_categorical("latent_dim", [16, 32, 64, 128]),
-        width=trial.suggest_categorical("width", [16, 32, 48]),
-        kl_weight=trial.suggest_float("kl_weight", 0.25, 4.0, log=True),
-        lr=trial.suggest_float("lr", 2e-4, 5e-3, log=True),
-        prior_components=trial.suggest_categorical("prior_components", [1, 5, 10, 20]),
+        latent_dim=trial.suggest_categorical("latent_dim", [32, 64, 128]),
+        width=trial.suggest_categorical("width", [32, 48]),
+        kl_weight=trial.suggest_float("kl_weight", 0.5, 2.0, log=True),
+        lr=trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+        prior_components=trial.suggest_categorical("prior_components", [20, 50, 100]),
+        prior_temperature=trial.suggest_categorical("prior_temperature", [1.0, 1.2]),
     )
 
 
 def suggest_gan(trial: optuna.Trial) -> GANConfig:
-    """The optimisation of the two-player game (learning rates, Adam betas), capacity, loss and EMA.
-    Spectral norm stays on and augmentation off: the committed ablation settled both (`docs/EXPERIMENTS.md`)."""
+    """The two-player game of the final networks: learning rates, Adam's beta2, batch size, loss and gradient
+    penalties, and augmentation of what D sees."""
     return GANConfig(
-        lr_generator=trial.suggest_float("lr_generator", 5e-5, 1e-3, log=True),
+        lr_generator=trial.suggest_float("lr_generator", 2e-4, 3e-3, log=True),
         lr_discriminator=trial.suggest_float("lr_discriminator", 5e-5, 1e-3, log=True),
-        beta1=trial.suggest_categorical("beta1", [0.0, 0.5]),
-        beta2=trial.suggest_categorical("beta2", [0.9, 0.99, 0.999]),
-        width=trial.suggest_categorical("width", [24, 32, 48]),
-        latent_dim=trial.suggest_categorical("latent_dim", [64, 128]),
-        loss=trial.suggest_categorical("loss", ["hinge", "nonsaturating"]),
-        ema_decay=trial.suggest_categorical("ema_decay", [0.99, 0.999]),
+        beta2=trial.suggest_categorical("beta2", [0.9, 0.99]),
+        batch_size=trial.suggest_categorical("batch_size", [64, 128]),
+        loss=trial.suggest_categorical("loss", ["nonsaturating", "relativistic"]),
+        gamma=trial.suggest_categorical("gamma", [0.0, 0.05, 0.5]),
+        augment=trial.suggest_categorical("augment", ["none", "translation", "translation,cutout"]),
     )
 
 
 def suggest_detector(trial: optuna.Trial) -> tuple[DetectorConfig, DataRecipe]:
     """Capacity, regularisation, optimiser, augmentation, and how often the students' fakes are repeated
-    (they are the only examples of the population the detector is for), for one network: the ensemble size, mirror
-    averaging and decision offsets come after, from cross-validation (`crossval`)."""
+    (they are the only examples of the population the detector is for), for one network: mirror averaging and
+    decision offsets come after, from cross-validation (`crossval`)."""
     config = DetectorConfig(
         mirror=False, decision_offsets=(0.0, 0.0, 0.0),
         width=trial.suggest_categorical("width", [16, 32, 48]),
@@ -97,8 +103,11 @@ def suggest_detector(trial: optuna.Trial) -> tuple[DetectorConfig, DataRecipe]:
     return config, DataRecipe(provided_repeats=trial.suggest_categorical("provided_repeats", [1, 2, 4, 8]))
 
 
+SUGGEST = {"vae": suggest_vae, "gan": suggest_gan}
+
+
 def report_or_prune(trial: optuna.Trial, value: float, step: int) -> None:
-    """Hand an intermediate score to the pruner; stop the trial if it is behind the median."""
+    """Hand an intermediate score to the pruner; stop the trial if it is behind at its rung."""
     trial.report(value, step)
     if trial.should_prune():
         raise optuna.TrialPruned()
@@ -108,42 +117,41 @@ def _scored_epoch(epoch: int, budget: StudyBudget) -> bool:
     return (epoch + 1) % budget.report_every == 0 or epoch + 1 == budget.epochs
 
 
-def generator_objective(family: str, train_images: torch.Tensor, judge: PixelStatistics,
-                        budget: StudyBudget) -> Objective:
-    """Train a VAE or GAN from a trial's config for `budget.epochs`; KID x1000 of its samples, lower is better."""
-    model_class = FAMILIES[family].model
-    suggest = {"vae": suggest_vae, "gan": suggest_gan}[family]
+def generator_objective(family: str, train_images: torch.Tensor, judge: Detector, budget: StudyBudget) -> Objective:
+    """Train a VAE or GAN from a trial's config for `budget.epochs`; the judge's fool rate of its samples (stored as
+    JPEG), higher is better, reported every `budget.report_every` epochs."""
     prior_images = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:2000]]
 
     def objective(trial: optuna.Trial) -> float:
-        config = dataclasses.replace(suggest(trial), epochs=budget.epochs)
-        model, started, scores = model_class(config), time.perf_counter(), {}
+        config = dataclasses.replace(SUGGEST[family](trial), epochs=budget.epochs)
+        model, seconds, scores = FAMILIES[family].model(config), [0.0], {}
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("threads", torch.get_num_threads())
 
-        def score(epoch: int, _logs: dict[str, float]) -> None:
+        def score(epoch: int, logs: dict[str, float]) -> None:
+            seconds[0] += logs["seconds"]
             if not _scored_epoch(epoch, budget):
                 return
             if isinstance(model, VAE) and epoch + 1 < config.epochs:  # the last epoch fits it on all images
-                model.fit_prior(prior_images.to(next(model.parameters()).device))
-            scores.update(judge.distances(generate(model, judge.size, seed=1).numpy()))
-            report_or_prune(trial, scores["kid_pix_x1000"], epoch + 1)
+                model.fit_prior(prior_images.to(next(model.parameters()).device), seed=config.seed)
+            scores.update(fool_rate(judge, jpeg_round_trip(generate(model, SAMPLES_PER_SCORE, seed=1))))
+            trial.set_user_attr("train_minutes", seconds[0] / 60)
+            report_or_prune(trial, scores["fool_rate"], epoch + 1)
 
         train_generator(model, train_images, config, callbacks=[score], progress=False)
-        trial.set_user_attr("fid_pix", scores["fid_pix"])
-        trial.set_user_attr("minutes", (time.perf_counter() - started) / 60)
-        return scores["kid_pix_x1000"]
+        return scores["fool_rate"]
 
     return objective
 
 
 def study_objective(family: str, budget: StudyBudget, *, quick: bool = False,
-                    zoo_cache: str | Path | None = "runs/zoo.pt") -> Objective:
+                    zoo_cache: str | Path | None = None) -> Objective:
     """The objective of one family on the project's data (quick: 1024 training hands, a one-epoch zoo)."""
     if family == "detector":
         return detector_objective(detector_sources(zoo_cache, quick=quick), budget)
     train, holdout = real_hands_split()
-    images = train.images[:1024] if quick else train.images
-    pixels = PixelStatistics(images.numpy(), holdout.images.numpy(), with_floor=False)
-    return generator_objective(family, images, pixels, budget)
+    judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), progress=False)
+    return generator_objective(family, train.images[:1024] if quick else train.images, judge, budget)
 
 
 def source_balanced_accuracy(model: Detector, validation) -> tuple[float, dict[str, float]]:
@@ -177,38 +185,71 @@ def detector_objective(sources: DetectorSources, budget: StudyBudget) -> Objecti
     return objective
 
 
-def storage_url(path: str | Path) -> str:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{Path(path)}"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def open_study(family: str, storage: str | Path, seed: int = 0) -> optuna.Study:
-    """Create or reopen a study. Trials of a process that died are failed after 2 minutes without a
-    heartbeat and run again once, so an interrupted study resumes where it stopped."""
-    with warnings.catch_warnings():  # heartbeats are marked experimental; we rely only on their basic use
+def storage_url(storage: str | Path) -> str:
+    """A database URL as given, or a SQLite file path as its URL; a path that cannot hold a study is one line."""
+    if "://" in str(storage):
+        return str(storage)
+    path = Path(storage)
+    if path.is_dir():
+        raise OutputError(f"study storage {path} is a folder; name a file, e.g. {path / 'tuning.db'}")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise OutputError(f"study storage {path} is not a SQLite database; nothing was changed")
+    folder = path.parent if path.parent != Path("") else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputError(f"cannot write the study storage {path}: its folder is missing or read-only")
+    return f"sqlite:///{path}"
+
+
+def open_study(family: str, storage: str | Path, seed: int = 0, min_epochs: int = 1) -> optuna.Study:
+    """Create or reopen the study of `family`, successive halving's first rung at `min_epochs`. Trials of a process
+    that died are failed after 2 minutes without a heartbeat and run again once, so an interrupted study resumes
+    where it stopped. `seed` seeds the sampler: give each worker its own."""
+    with warnings.catch_warnings():  # heartbeats and constant liar are marked experimental; basic use only
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = optuna.storages.RDBStorage(
-            storage_url(storage), heartbeat_interval=30, grace_period=120,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
-    return optuna.create_study(
-        study_name=family, storage=rdb, load_if_exists=True, direction=DIRECTIONS[family],
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1))
+        rdb = _storage(storage)
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=6, constant_liar=True)
+    pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_epochs, reduction_factor=3)
+    return optuna.create_study(study_name=family, storage=rdb, load_if_exists=True, direction="maximize",
+                               sampler=sampler, pruner=pruner)
+
+
+def _storage(storage: str | Path, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """The study storage; two workers that create one database at the same moment race on its schema, so the
+    loser tries again. SQLite waits for a lock held by another worker instead of failing at once."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    engine = {"connect_args": {"timeout": 60}} if "://" not in str(storage) else {}
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(
+                storage_url(storage), heartbeat_interval=30, grace_period=120, engine_kwargs=engine,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+        except (IntegrityError, OperationalError) as error:
+            if attempt + 1 == attempts:
+                raise OutputError(f"study storage {storage} cannot be opened: {error.orig}") from None
+            time.sleep(0.5 * (attempt + 1))
+
+
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-    return study.get_trials(deepcopy=False, states=finished)
+    return study.get_trials(deepcopy=False, states=COUNTED)
 
 
 def run_study(family: str, objective: Objective, budget: StudyBudget, storage: str | Path,
               seed: int = 0) -> optuna.Study:
-    """Run the trials still missing from `budget.trials` (none if the stored study is complete)."""
-    study = open_study(family, storage, seed)
-    missing = budget.trials - len(finished_trials(study))
-    if missing > 0:
-        study.optimize(objective, n_trials=missing, catch=(TrainingDiverged,), gc_after_trial=True,
-                       show_progress_bar=True)
+    """Run trials until the study holds `budget.trials` (finished or running, by any worker): none if complete."""
+    study = open_study(family, storage, seed, budget.min_epochs)
+    states = (*COUNTED, optuna.trial.TrialState.RUNNING)
+    if len(study.get_trials(deepcopy=False, states=states)) < budget.trials:
+        study.optimize(objective, catch=(TrainingDiverged,), gc_after_trial=True,
+                       callbacks=[optuna.study.MaxTrialsCallback(budget.trials, states=states)])
     return study
 
 
@@ -230,6 +271,15 @@ def trial_table(study: optuna.Study, top: int = 5) -> list[dict]:
     for trial in complete[:top]:
         row = {"trial": trial.number, "value": round(trial.value, 4)}
         row.update({name: round(v, 5) if isinstance(v, float) else v for name, v in trial.params.items()})
-        row["minutes"] = round(trial.user_attrs.get("minutes", float("nan")), 1)
+        minutes = trial.user_attrs.get("train_minutes", trial.user_attrs.get("minutes", float("nan")))
+        row["minutes"] = round(minutes, 1)
         rows.append(row)
     return rows
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """How many trials ended in each state (COMPLETE, PRUNED, FAIL, ...)."""
+    counts: dict[str, int] = {}
+    for trial in study.trials:
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts

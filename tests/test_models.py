@@ -3,7 +3,16 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from handgen import runtime
-from handgen.gan import GAN, Discriminator, GANConfig, Generator, discriminator_loss, generator_loss
+from handgen.gan import (
+    GAN,
+    Discriminator,
+    GANConfig,
+    Generator,
+    augment,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+)
 from handgen.runtime import fast_bfloat16, mixed_precision
 from handgen.vae import VAE, LatentMixture, VAEConfig, vae_loss
 
@@ -37,17 +46,36 @@ def test_wrong_input_shape_is_a_clear_error():
         VAE(SMALL_VAE).encode(torch.zeros(2, 1, 28, 28))
 
 
-@pytest.mark.parametrize("loss", ["hinge", "nonsaturating"])
+@pytest.mark.parametrize("loss", ["hinge", "nonsaturating", "relativistic"])
 def test_gan_losses_prefer_the_right_answer(loss):
-    confident = discriminator_loss(torch.full((8,), 3.0), torch.full((8,), -3.0), loss)
-    fooled = discriminator_loss(torch.full((8,), -3.0), torch.full((8,), 3.0), loss)
-    assert confident < fooled
-    assert generator_loss(torch.full((8,), 3.0), loss) < generator_loss(torch.full((8,), -3.0), loss)
+    high, low = torch.full((8,), 3.0), torch.full((8,), -3.0)
+    assert discriminator_loss(high, low, loss) < discriminator_loss(low, high, loss)
+    assert generator_loss(high, low, loss) < generator_loss(low, high, loss)  # G wants its fakes scored high
 
 
-def test_unknown_gan_loss_is_rejected():
+def test_unknown_gan_settings_are_rejected():
     with pytest.raises(ValueError, match="unknown GAN loss 'wasserstein'"):
-        generator_loss(torch.zeros(2), "wasserstein")
+        generator_loss(torch.zeros(2), torch.zeros(2), "wasserstein")
+    for field, value in (("loss", "wasserstein"), ("discriminator", "huge"), ("augment", "translation,blur")):
+        with pytest.raises(ValueError, match=f"GANConfig.{field}"):
+            GANConfig(**{field: value})
+
+
+def test_diffaugment_keeps_shape_and_range_and_passes_gradients():
+    images = (torch.rand(6, 1, 32, 32) * 2 - 1).requires_grad_(True)
+    torch.manual_seed(0)
+    shifted = augment(images, "translation,cutout")
+    assert shifted.shape == images.shape and shifted.min() >= -1 and shifted.max() <= 1
+    assert ((shifted == 0).flatten(1).sum(1) >= 16 * 16).all()      # a 16x16 square cut out of each
+    shifted.sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0
+    assert torch.equal(augment(images, "none"), images)
+
+
+def test_gradient_penalty_is_the_squared_gradient_norm():
+    images = torch.randn(4, 1, 32, 32, requires_grad=True)
+    scores = 3.0 * images.flatten(1).sum(1)                          # gradient 3 at every pixel
+    assert torch.isclose(gradient_penalty(scores, images), torch.tensor(9.0 * 32 * 32))
 
 
 @pytest.mark.parametrize("kind", ["dcgan", "deep"])
@@ -58,11 +86,6 @@ def test_both_discriminators_score_each_image_and_pass_gradients(kind):
     assert scores.shape == (6,) and scores.dtype == torch.float32
     scores.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
-
-
-def test_an_unknown_discriminator_is_rejected():
-    with pytest.raises(ValueError, match="unknown discriminator 'resnet'"):
-        Discriminator(GANConfig(discriminator="resnet"))
 
 
 def flops_of_one_image(model: torch.nn.Module) -> int:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import math
+import subprocess
+import sys
 
 import numpy as np
 import optuna
 import pytest
 import torch
 
+from handgen.classifier import Detector, DetectorConfig
 from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
 from handgen.detection import DataRecipe, DetectorSources
-from handgen.realism import PixelStatistics
+from handgen.runtime import OutputError
 from handgen.tuning import (
     StudyBudget,
     detector_objective,
@@ -20,6 +22,7 @@ from handgen.tuning import (
     open_study,
     report_or_prune,
     run_study,
+    state_counts,
     trial_table,
 )
 from tests.conftest import synthetic_hands
@@ -40,10 +43,11 @@ def test_an_interrupted_study_resumes_with_only_the_missing_trials(tmp_path):
     assert len(calls) == 3 and len(finished_trials(study)) == 3
     study = run_study("vae", objective, StudyBudget(trials=5, epochs=1), storage)
     assert calls == [0, 1, 2, 3, 4] and len(study.trials) == 5
-    assert trial_table(study, top=2)[0]["value"] == pytest.approx(min(t.value for t in study.trials), abs=1e-4)
+    assert trial_table(study, top=2)[0]["value"] == pytest.approx(max(t.value for t in study.trials), abs=1e-4)
+    assert state_counts(study) == {"COMPLETE": 5}
 
 
-def test_a_trial_behind_the_median_is_pruned(tmp_path):
+def test_successive_halving_stops_a_trial_behind_its_rung_and_lets_the_leader_finish(tmp_path):
     study = open_study("gan", tmp_path / "studies.db")
 
     def objective(trial: optuna.Trial) -> float:
@@ -52,30 +56,54 @@ def test_a_trial_behind_the_median_is_pruned(tmp_path):
             report_or_prune(trial, level, step)
         return level
 
-    for level in (1.0, 2.0, 3.0, 4.0, 50.0):
+    for level in (10.0, 50.0, 1.0):
         study.enqueue_trial({"level": level})
-    study.optimize(objective, n_trials=5)
+    study.optimize(objective, n_trials=3)
     states = [trial.state for trial in study.trials]
-    assert states[:4] == [optuna.trial.TrialState.COMPLETE] * 4
-    assert states[4] == optuna.trial.TrialState.PRUNED
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2 + [optuna.trial.TrialState.PRUNED]
+
+
+def test_two_workers_share_one_study(tmp_path):
+    """Two processes on one storage add trials to the same study, and stop once it holds all of them."""
+    code = ("import sys, optuna; from handgen.tuning import StudyBudget, run_study\n"
+            "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
+            "run_study('vae', lambda t: t.suggest_float('x', 0, 1), StudyBudget(trials=12, epochs=1), sys.argv[1],"
+            " seed=int(sys.argv[2]))\n")
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "shared.db"), str(worker)])
+               for worker in (0, 1)]
+    assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
+    study = open_study("vae", tmp_path / "shared.db")
+    assert len(study.trials) == 12 and state_counts(study) == {"COMPLETE": 12}
+    assert len({t.system_attrs.get("fixed_params", t.params)["x"] for t in study.trials}) == 12  # no repeats
+
+
+@pytest.mark.parametrize("content, reason", [("a folder", "is a folder"), (b"hello", "not a SQLite database")])
+def test_a_storage_that_cannot_hold_a_study_is_one_line(tmp_path, content, reason):
+    target = tmp_path / "studies.db"
+    target.mkdir() if content == "a folder" else target.write_bytes(content)
+    with pytest.raises(OutputError, match=reason):
+        open_study("gan", target)
+    assert content == "a folder" or target.read_bytes() == content
 
 
 @pytest.mark.parametrize("family, params", [
-    ("vae", {"latent_dim": 16, "width": 16, "kl_weight": 1.0, "lr": 1e-3, "prior_components": 1}),
-    ("gan", {"lr_generator": 2e-4, "lr_discriminator": 2e-4, "beta1": 0.0, "beta2": 0.9, "width": 24,
-             "latent_dim": 64, "loss": "hinge", "ema_decay": 0.99}),
+    ("vae", {"latent_dim": 32, "width": 32, "kl_weight": 1.0, "lr": 1e-3, "prior_components": 20,
+             "prior_temperature": 1.0}),
+    ("gan", {"lr_generator": 7e-4, "lr_discriminator": 1e-4, "beta2": 0.99, "batch_size": 64,
+             "loss": "relativistic", "gamma": 0.05, "augment": "translation,cutout"}),
 ])
-def test_generator_objective_trains_and_scores_a_trial(tmp_path, family, params):
-    train, holdout = synthetic_hands(256, seed=0)[:, None], synthetic_hands(100, seed=1)[:, None]
-    objective = generator_objective(family, torch.from_numpy(train), PixelStatistics(train, holdout),
-                                    StudyBudget(trials=1, epochs=2, report_every=1))
+def test_generator_objective_trains_and_scores_a_trial_on_the_judges_fool_rate(tmp_path, family, params):
+    train = torch.from_numpy(synthetic_hands(256, seed=0)[:, None])
+    judge = Detector(DetectorConfig(width=4, decision_offsets=(0.0, 0.0, 0.0)))
+    objective = generator_objective(family, train, judge, StudyBudget(trials=1, epochs=2, report_every=1))
     study = open_study(family, tmp_path / "studies.db")
     study.enqueue_trial(params)
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [1, 2]       # scored after each epoch, for the pruner
-    assert math.isfinite(trial.value) and trial.user_attrs["fid_pix"] > 0
+    assert 0 <= trial.value <= 1 and trial.value == trial.intermediate_values[2]
+    assert trial.user_attrs["train_minutes"] > 0 and trial.user_attrs["threads"] >= 1
 
 
 def test_detector_objective_scores_every_validation_source(tmp_path):
