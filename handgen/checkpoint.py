@@ -18,9 +18,10 @@ from torch import nn
 
 from .classifier import Detector, DetectorConfig
 from .data import GAN_LABEL, VAE_LABEL
+from .files import replace_atomically
 from .gan import GAN, GANConfig
-from .runtime import replace_atomically
 from .vae import VAE, VAEConfig
+from .vqvae import VQVAE, VQVAEConfig
 
 FORMAT_VERSION = 2
 RESUMABLE_FIELDS = {"epochs"}  # config fields that may change between a run and its resumption
@@ -41,10 +42,11 @@ class Family:
 
 FAMILIES = {
     "vae": Family(VAEConfig, VAE, VAE_LABEL),
+    "vqvae": Family(VQVAEConfig, VQVAE, VAE_LABEL),
     "gan": Family(GANConfig, GAN, GAN_LABEL),
     "detector": Family(DetectorConfig, Detector, None),
 }
-GENERATOR_FAMILIES = ("vae", "gan")
+GENERATOR_FAMILIES = ("vae", "vqvae", "gan")
 
 
 def family_of(model: nn.Module) -> str:

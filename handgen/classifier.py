@@ -16,12 +16,15 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from .data import CHANNELS, LABELS, check_image_batch, to_float
 from .runtime import check_config, seeded
 
+ARCHITECTURES = ("plain", "residual")
+
 
 @dataclass
 class DetectorConfig:
     """The network, its training and its decision rule. Values from the Optuna study of `Hypertuning.ipynb`; the
     decision offsets from cross-validation (`crossval`). The data it learns from is `detection.DataRecipe`."""
 
+    architecture: str = "plain"  # "plain": three VGG-style blocks; "residual": a small ResNet (the confirmation judge)
     width: int = 32             # channels of the first block; doubles at each of the three blocks
     dropout: float = 0.47       # before the linear head
     lr: float = 1.7e-3          # AdamW learning rate (one-cycle schedule peak)
@@ -38,7 +41,12 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
-        check_config(self, positive=("width", "lr", "batch_size", "epochs"), signed=("decision_offsets",))
+        check_config(self, positive=("width", "lr", "batch_size", "epochs"), signed=("decision_offsets",),
+                     fractions=("dropout", "label_smoothing"),
+                     limits={"lr": 1.0, "weight_decay": 1.0, "decision_offsets": 100.0})
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"DetectorConfig.architecture must be one of {', '.join(ARCHITECTURES)}, "
+                             f"got {self.architecture!r}")
         if len(self.decision_offsets) != len(LABELS):
             raise ValueError(f"decision_offsets needs {len(LABELS)} values (real, VAE, GAN), "
                              f"got {self.decision_offsets}")
@@ -53,8 +61,44 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+class _Residual(nn.Module):
+    """Two 3x3 convs with batch norm added to the input (projected by a 1x1 conv where the shape changes), ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out),
+        )
+        self.skip = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+def _features(config: DetectorConfig) -> nn.Sequential:
+    """The convolutional trunk: image (B, 1, 32, 32) -> features (B, 4w)."""
+    w = config.width
+    if config.architecture == "residual":
+        return nn.Sequential(
+            nn.Conv2d(CHANNELS, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),  # (B, w, 32, 32)
+            _Residual(w, w, 1),
+            _Residual(w, 2 * w, 2),        # (B, 2w, 16, 16)
+            _Residual(2 * w, 4 * w, 2),    # (B, 4w, 8, 8)
+            _Residual(4 * w, 4 * w, 2),    # (B, 4w, 4, 4)
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+    return nn.Sequential(
+        _block(CHANNELS, w),       # (B, w, 16, 16)
+        _block(w, 2 * w),          # (B, 2w, 8, 8)
+        _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )
+
+
 class Detector(nn.Module):
-    """Image (B, 1, 32, 32) in [-1, 1] -> decision scores (B, 3) for real, VAE, GAN: three conv blocks, global
+    """Image (B, 1, 32, 32) in [-1, 1] -> decision scores (B, 3) for real, VAE, GAN: a convolutional trunk, global
     average pooling and a linear head; the scores are the log of the softmax probability (averaged over the image
     and, with `config.mirror`, its mirror) plus `config.decision_offsets`. Weights drawn from `config.seed`."""
 
@@ -63,12 +107,7 @@ class Detector(nn.Module):
         self.config = config
         w = config.width
         with seeded(config.seed):
-            self.features = nn.Sequential(
-                _block(CHANNELS, w),       # (B, w, 16, 16)
-                _block(w, 2 * w),          # (B, 2w, 8, 8)
-                _block(2 * w, 4 * w),      # (B, 4w, 4, 4)
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            )
+            self.features = _features(config)
             self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(4 * w, len(LABELS)))
         self.register_buffer("offsets", torch.tensor(config.decision_offsets, dtype=torch.float32),
                              persistent=False)

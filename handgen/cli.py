@@ -1,7 +1,8 @@
 """Command line: `python -m handgen {train-vae,train-gan,sample,train-detector,crossval,classify,evaluate,tune} ...`.
 
-Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key
-share one name (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones.
+Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key share one name
+(`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones. Every command checks its arguments (exit 2)
+and its output paths (exit 1) before it reads data or trains; every failure is one line on stderr.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ import argparse
 import dataclasses
 import signal
 import sys
+import tempfile
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
-from .checkpoint import FAMILIES, GENERATOR_FAMILIES, CheckpointError, load_model
+from .checkpoint import FAMILIES, GENERATOR_FAMILIES, CheckpointError, load_model, read_checkpoint
 from .classifier import DetectorConfig, predict_labels
 from .crossval import FOLD_FIELDS, SCHEMES, is_provided_fake, run_fold
 from .data import LABELS, REAL_HANDS, DataError, load_folder, real_hands_split
@@ -27,11 +31,16 @@ from .detection import (
     load_detector,
     write_predictions_csv,
 )
+from .files import OutputError, check_output, check_output_folder
 from .realism import build_yardstick, images_of
 from .results import append_rows, format_table
-from .runtime import CHECKPOINTS, PREDICTIONS_CSV, RESULTS, RUNS, ZOO_CACHE, OutputError, pick_device
-from .sample import is_sampler, sample_to_folder
+from .runtime import CHECKPOINTS, PREDICTIONS_CSV, RESULTS, RUNS, SEED_LIMIT, ZOO_CACHE, pick_device
+from .sample import MAX_SAMPLES, is_sampler, sample_to_folder
 from .train import TrainingDiverged, fit_detector, train_generator
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing (a config value out of range, a device this machine lacks): exit 2."""
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: tuple[str, ...] = ()) -> None:
@@ -52,12 +61,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: 
                                help=f"default {field.default}")
 
 
-class UsageError(Exception):
-    """Bad arguments found after parsing (a config value out of range, a device this machine lacks): exit 2."""
-
-
 def config_from_args(config_class: type, args: argparse.Namespace):
-    """The config of the parsed flags; fields without a flag keep their defaults."""
+    """The config of the parsed flags; fields without a flag keep their defaults. A bad value is a usage error."""
     try:
         return config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
                                if hasattr(args, f.name)})
@@ -80,25 +85,41 @@ def device_from_args(args: argparse.Namespace):
     return pick_device(args.device)
 
 
-def generator_training_images(args: argparse.Namespace):
-    """Real hands minus the fixed evaluation hold-out, as uint8 (N, 1, 32, 32)."""
-    train, holdout = real_hands_split(args.data)
-    print(f"{train.folder}: {len(train) + len(holdout)} images, {len(train)} for training, {len(holdout)} held out "
-          "for evaluation")
-    return train.images
+def check_generators(paths: Sequence[str]) -> list[str]:
+    """The given generator checkpoints that exist, each checked to hold a VAE or GAN before any work starts."""
+    present = [path for path in paths if Path(path).is_file()]
+    for path in present:
+        kind = read_checkpoint(path)["kind"]
+        if kind not in GENERATOR_FAMILIES:
+            raise CheckpointError(f"{path} holds a {kind}, not a generator (train-vae or train-gan makes one)")
+    return present
+
+
+def check_detector_outputs(args: argparse.Namespace, checkpoint: str | None) -> None:
+    """The checkpoint and the zoo cache must be files of their kinds (or absent), and none of the generators."""
+    generators = check_generators(args.own_generators)
+    if checkpoint:
+        check_output(checkpoint, "checkpoint", inputs=generators)
+    check_output(args.zoo_cache, "zoo cache", inputs=[*generators, checkpoint])
 
 
 def run_train_generator(args: argparse.Namespace) -> None:
     family = FAMILIES[args.family]
     config = config_from_args(family.config, args)
     device = device_from_args(args)
-    history = train_generator(family.model(config), generator_training_images(args), config,
+    check_output(args.checkpoint, "checkpoint")
+    train, holdout = real_hands_split(args.data)
+    print(f"{train.folder}: {len(train) + len(holdout)} images, {len(train)} for training, {len(holdout)} held out "
+          "for evaluation")
+    history = train_generator(family.model(config), train.images, config, validation=holdout.images,
                               checkpoint=args.checkpoint, device=device)
     print(f"{family.model.__name__} trained for {len(history)} epochs; checkpoint {args.checkpoint}")
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    model, _ = load_model(args.checkpoint, device_from_args(args))
+    device = device_from_args(args)
+    check_output_folder(args.out, inputs=[args.checkpoint])
+    model, _ = load_model(args.checkpoint, device)
     if not is_sampler(model):
         raise CheckpointError(f"{args.checkpoint} holds a {type(model).__name__}, not a generator "
                               "(train-vae or train-gan makes one)")
@@ -109,6 +130,7 @@ def run_sample(args: argparse.Namespace) -> None:
 def run_train_detector(args: argparse.Namespace) -> None:
     config, recipe = config_from_args(DetectorConfig, args), config_from_args(DataRecipe, args)
     device = device_from_args(args)
+    check_detector_outputs(args, args.checkpoint)
     data = detector_sources(args.zoo_cache, tuple(args.own_generators)).assemble(recipe)
     print(f"detector data: train {data.train.counts()}, validation {data.validation.counts()}")
     _, history = fit_detector(data.train, config, recipe, validation=(data.validation.images, data.validation.labels),
@@ -121,6 +143,8 @@ def run_train_detector(args: argparse.Namespace) -> None:
 
 def run_crossval(args: argparse.Namespace) -> None:
     config, recipe = config_from_args(DetectorConfig, args), config_from_args(DataRecipe, args)
+    check_detector_outputs(args, args.checkpoint)
+    check_output(args.json, "rows", inputs=[args.checkpoint, args.zoo_cache])
     torch.set_num_threads(args.threads)
     rows = run_fold(detector_sources(args.zoo_cache, tuple(args.own_generators)), args.fold, args.scheme, config,
                     recipe, checkpoint=args.checkpoint)
@@ -132,17 +156,21 @@ def run_crossval(args: argparse.Namespace) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> None:
-    model = load_detector(args.checkpoint, device_from_args(args))
+    device = device_from_args(args)
+    check_output(args.out, "predictions", inputs=[args.checkpoint, args.input])
+    model = load_detector(args.checkpoint, device)
     data = load_folder(args.input)
-    data_rows = list(zip(data.names, predict_labels(model, data.images)))
-    path = write_predictions_csv(data_rows, args.out)
-    counts = Counter(label for _, label in data_rows)
-    print(f"labelled {len(data_rows)} images of {data.folder} -> {path}: "
+    rows = list(zip(data.names, predict_labels(model, data.images)))
+    path = write_predictions_csv(rows, args.out)
+    counts = Counter(label for _, label in rows)
+    print(f"labelled {len(rows)} images of {data.folder} -> {path}: "
           + ", ".join(f"{counts.get(label, 0)} {name} ({label})" for label, name in LABELS.items())
           + f"; skipped {len(data.skipped)} unreadable file(s)")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    if args.json:
+        check_output(args.json, "rows", inputs=args.sets)
     sets = {source: images_of(source) for source in args.sets}  # bad sets fail before the judge is built
     rows = build_yardstick(args.real, args.judge_folder, two_sample=args.two_sample).table(sets)
     print(format_table(rows))
@@ -151,10 +179,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_tune(args: argparse.Namespace) -> None:
-    from .tuning import BUDGETS, run_study, study_objective, trial_table  # optuna takes a second to import
+    from .tuning import BUDGETS, run_study, storage_url, study_objective, trial_table  # optuna: a second to import
 
     budget = dataclasses.replace(BUDGETS[args.family], **{k: v for k, v in (("trials", args.trials),
                                                                              ("epochs", args.epochs)) if v})
+    storage_url(args.storage)  # a storage that cannot hold the study fails before the objective is built
     torch.set_num_threads(args.threads)
     objective = study_objective(args.family, budget, zoo_cache=args.zoo_cache)
     study = run_study(args.family, objective, budget, args.storage, seed=args.worker)
@@ -162,11 +191,20 @@ def run_tune(args: argparse.Namespace) -> None:
     print(f"best trial {study.best_trial.number}: value {study.best_value:.4f}, params {study.best_params}")
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}, got {text}")
+        return value
+    return parse
+
+
+positive_int = bounded_int(1, 2**31 - 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("sample", help="write n generated JPEGs from a checkpoint into a folder")
     sub.add_argument("--checkpoint", required=True, help="a VAE or GAN checkpoint")
     sub.add_argument("--out", required=True, help="target folder, e.g. VAE_hands")
-    sub.add_argument("--n", type=positive_int, default=300)
-    sub.add_argument("--seed", type=int, default=0)
+    sub.add_argument("--n", type=bounded_int(1, MAX_SAMPLES), default=300)
+    sub.add_argument("--seed", type=bounded_int(0, SEED_LIMIT), default=0)
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_sample)
 
@@ -203,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="'seen models': a share of each student model held out; 'unseen models': whole models")
     sub.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
     sub.add_argument("--json", default=str(RESULTS / "detector_cv.jsonl"), help="out-of-fold rows are appended here")
-    sub.add_argument("--threads", type=positive_int, default=torch.get_num_threads(),
+    sub.add_argument("--threads", type=bounded_int(1, 256), default=torch.get_num_threads(),
                      help="CPU threads (1 runs two folds side by side on 2 cores)")
     add_detector_data_flags(sub, skip=FOLD_FIELDS)
     add_config_flags(sub, DetectorConfig)
@@ -216,12 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_classify)
 
-    sub = commands.add_parser("evaluate", help="score generated hands: judge's fool rate, two-sample test, pixels")
+    sub = commands.add_parser("evaluate", help="score generated hands: the judges' fool rates, two-sample test, pixels")
     sub.add_argument("sets", nargs="+", metavar="SET",
                      help="folders of generated JPEGs (e.g. VAE_hands) or generator checkpoints (2000 fresh samples)")
     sub.add_argument("--real", help=f"folder of real hands (default: look up '{REAL_HANDS}')")
     sub.add_argument("--judge-folder", default=str(CHECKPOINTS),
-                     help="where the judge is cached (judge-<hash of its data and config>.pt); trained there if absent")
+                     help="where the judges are cached (judge-<hash of data and config>.pt); trained there if absent")
     sub.add_argument("--two-sample", action=argparse.BooleanOptionalAction, default=True,
                      help="run the two-sample test (a few minutes on a CPU)")
     sub.add_argument("--json", help="append the rows to this JSON-lines file")
@@ -230,11 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("tune", help="Optuna search for one model family (resumes from --storage)")
     sub.add_argument("family", choices=["vae", "gan", "detector"])
     sub.add_argument("--trials", type=positive_int, help="total trials of the study (default: per family)")
-    sub.add_argument("--epochs", type=positive_int, help="epochs per trial (default: per family)")
+    sub.add_argument("--epochs", type=positive_int, help="full length of a trial (default: per family)")
     sub.add_argument("--storage", default=str(RESULTS / "tuning.db"),
                      help="a SQLite file or a database URL; several workers may share one study")
-    sub.add_argument("--worker", type=int, default=0, help="seeds this worker's sampler (give each its own)")
-    sub.add_argument("--threads", type=positive_int, default=torch.get_num_threads(),
+    sub.add_argument("--worker", type=bounded_int(0, 1000), default=0,
+                     help="seeds this worker's sampler (give each its own)")
+    sub.add_argument("--threads", type=bounded_int(1, 256), default=torch.get_num_threads(),
                      help="CPU threads (1 runs two workers side by side on 2 cores)")
     sub.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="detector: samples of the generator zoo")
     sub.set_defaults(run=run_tune)
@@ -245,20 +284,43 @@ def _exit_on_terminate(signum: int, _frame) -> None:
     sys.exit(128 + signum)
 
 
+EXPECTED = (DataError, CheckpointError, OutputError, TrainingDiverged, ValueError)  # one line each, exit 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns 0 on success, 1 on a data/checkpoint/output error, 2 on bad arguments."""
+    """Entry point; returns 0 on success, 1 on a data, checkpoint, output, storage or memory error, 2 on bad
+    arguments, 130 when interrupted. An unexpected error is one line too, its traceback written to a file."""
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], None] = args.run
     signal.signal(signal.SIGTERM, _exit_on_terminate)  # a plain kill runs the clean-ups of partial outputs
     try:
         run(args)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (DataError, CheckpointError, OutputError, TrainingDiverged, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return _fail(error, 2)
+    except EXPECTED as error:
+        return _fail(error, 1)
+    except MemoryError:
+        return _fail("out of memory; lower --batch-size or the network's width, or free memory", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; checkpoints and outputs written so far are whole and kept", 130)
+    except Exception as error:  # noqa: BLE001 - the last resort: one line, the traceback kept for a bug report
+        kind = type(error).__module__.split(".")[0]
+        if kind in ("sqlalchemy", "optuna"):
+            return _fail(f"study storage: {str(error).splitlines()[0]}", 1)
+        return _fail(f"unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; "
+                     f"the full traceback is in {_write_traceback()}", 1)
     return 0
+
+
+def _fail(message: object, code: int) -> int:
+    print("error: " + " ".join(str(message).split()), file=sys.stderr)  # one line, whatever the message held
+    return code
+
+
+def _write_traceback() -> str:
+    with tempfile.NamedTemporaryFile("w", prefix="handgen-error-", suffix=".txt", delete=False) as handle:
+        traceback.print_exc(file=handle)
+    return handle.name
 
 
 if __name__ == "__main__":

@@ -94,11 +94,9 @@ def find_folder(name: str | os.PathLike, path: str | os.PathLike | None = None) 
     for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    looked = "\n  ".join(str(c) for c in candidates)
-    raise DataError(
-        f"image folder '{name}' not found; looked in:\n  {looked}\n"
-        f"Pass its path explicitly or set ${DATA_ENV} to the folder that holds it."
-    )
+    looked = ", ".join(str(c) for c in candidates)
+    raise DataError(f"image folder '{name}' not found; looked in: {looked}. "
+                    f"Pass its path explicitly or set ${DATA_ENV} to the folder that holds it.")
 
 
 def data_summary() -> str:
@@ -134,6 +132,8 @@ def decode_image(path: Path) -> np.ndarray:
         raise ValueError(f"image too large ({error})") from None
     except (OSError, SyntaxError, EOFError) as error:
         raise ValueError(f"corrupt image: {error or type(error).__name__}") from None
+    except MemoryError:
+        raise ValueError("the image does not fit in memory") from None
 
 
 def _sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
@@ -143,8 +143,9 @@ def _sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
 
 
 def _sniff(path: Path) -> str:
-    """A short guess of what a non-image file is, for the warning."""
-    head = path.read_bytes()[:4]
+    """A short guess of what a non-image file is, for the warning (from its first bytes only)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
     if head.startswith(b"PK"):
         return "zip archive"
     if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
@@ -170,7 +171,23 @@ def _unreadable_entry(path: Path) -> str | None:
         return "not a file (a folder or a special file)"
     if any(character in path.name for character in ",\n\r"):
         return "its name holds a comma or a line break, which a 'name, label' CSV line cannot carry; rename it"
+    if not _is_utf8(path.name):
+        return "its name is not valid UTF-8, which the CSV is written in; rename it"
     return None
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the file system, kept as surrogates
+        return False
+    return True
+
+
+def shown(path: Path) -> str:
+    """A path as it can be printed: undecodable bytes of its name escaped."""
+    text = str(path)
+    return text if _is_utf8(text) else repr(os.fsencode(text))[2:-1]
 
 
 def load_folder(name: str | os.PathLike, path: str | os.PathLike | None = None, *,
@@ -189,9 +206,9 @@ def load_folder(name: str | os.PathLike, path: str | os.PathLike | None = None, 
             arrays.append(decode_image(entry))
             names.append(entry.name)
         except ValueError as error:
-            skipped[entry.name] = str(error)
+            skipped[shown(Path(entry.name))] = str(error)
             if warn:
-                warnings.warn(f"skipped {entry}: {error}", SkippedFileWarning, stacklevel=2)
+                warnings.warn(f"skipped {shown(entry)}: {error}", SkippedFileWarning, stacklevel=2)
     if not arrays:
         raise DataError(f"image folder {folder}: none of its {len(entries)} files could be decoded")
     if skipped and warn:

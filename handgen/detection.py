@@ -29,7 +29,8 @@ from .data import (
     load_folder,
     real_hands_split,
 )
-from .runtime import CHECKPOINTS, ZOO_CACHE, OutputError, check_config, pick_device, replace_atomically
+from .files import OutputError, replace_atomically
+from .runtime import CHECKPOINTS, ZOO_CACHE, check_config, pick_device
 from .zoo import DEFAULT_ZOO, cached_zoo_samples, own_generator_samples
 
 PROVIDED_FOLDERS = {"classifier/real_hands": REAL, "classifier/VAE_hands": VAE_LABEL,

@@ -52,7 +52,9 @@ class GANConfig:
 
     def __post_init__(self) -> None:
         check_config(self, positive=("latent_dim", "width", "discriminator_width", "lr_generator",
-                                     "lr_discriminator", "batch_size", "epochs"))
+                                     "lr_discriminator", "batch_size", "epochs"),
+                     fractions=("beta1", "beta2", "ema_decay"),
+                     limits={"lr_generator": 1.0, "lr_discriminator": 1.0, "gamma": 1000.0})
         for name, value, allowed in (("discriminator", self.discriminator, DISCRIMINATORS),
                                      ("loss", self.loss, LOSSES)):
             if value not in allowed:

@@ -40,6 +40,10 @@ from .train import train_detector
 # the detector's network and training recipe without any generated fakes, deciding by plain argmax
 JUDGE_CONFIG = DetectorConfig(decision_offsets=(0.0, 0.0, 0.0))
 JUDGE_RECIPE = DataRecipe(generated_fakes=False)
+# the confirmation judge: same data rules, another architecture and seed; it is never used to choose anything
+CONFIRMATION_CONFIG = DetectorConfig(architecture="residual", seed=1, decision_offsets=(0.0, 0.0, 0.0))
+# fields added to the configs after the first judge was keyed: at these values they leave its key as it was
+KEYED_SINCE = {"architecture": "plain"}
 # a lighter recipe for the two-sample test, trained once per fold
 TWO_SAMPLE_CONFIG = DetectorConfig(epochs=8, decision_offsets=(0.0, 0.0, 0.0))
 TWO_SAMPLE_FOLDS = 5
@@ -62,6 +66,7 @@ def judge_training_set(real_train: torch.Tensor, real_holdout: torch.Tensor, pro
 def judge_key(training: LabelledSet, config: DetectorConfig = JUDGE_CONFIG, recipe: DataRecipe = JUDGE_RECIPE) -> str:
     """A short hash of the judge's images, labels, config and recipe: the cache key of its checkpoint."""
     settings = {**dataclasses.asdict(config), **dataclasses.asdict(recipe)}
+    settings = {key: value for key, value in settings.items() if key not in KEYED_SINCE or value != KEYED_SINCE[key]}
     digest = hashlib.blake2b(repr(sorted(settings.items())).encode(), digest_size=6)
     digest.update(training.images.numpy().tobytes())
     digest.update(training.labels.numpy().tobytes())
@@ -170,14 +175,18 @@ class Yardstick:
     The two-sample test pits a set against as many of a fixed draw of real training hands; its floor is a second,
     disjoint draw against the first. It needs `size` images: with 300 a side its networks learn too little to tell
     even the earlier 30-epoch GAN from real hands (`results/yardstick.jsonl`), so smaller sets get the judge and the
-    pixel figures only. `judge=None` or `two_sample=False` leaves those figures out.
+    pixel figures only. `judge=None` or `two_sample=False` leaves those figures out. The `confirmation` judge's
+    fool rate (keys `confirmation_fool_rate...`) stands beside the judge's: it decided nothing, so selection on the
+    judge cannot have biased it.
     """
 
     def __init__(self, train: torch.Tensor, holdout: torch.Tensor, judge: Detector | None = None,
                  two_sample: bool = True, size: int = TWO_SAMPLE_SIZE,
-                 two_sample_config: DetectorConfig = TWO_SAMPLE_CONFIG, seed: int = 0):
+                 two_sample_config: DetectorConfig = TWO_SAMPLE_CONFIG, seed: int = 0,
+                 confirmation: Detector | None = None):
         """`size`: most images a side of a two-sample test (a quick mode may shrink it and `two_sample_config`)."""
         self.holdout, self.judge, self.two_sample, self.size = holdout, judge, two_sample, size
+        self.confirmation = confirmation
         self.two_sample_config = two_sample_config
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
         half = min(size, len(train) // 2)
@@ -187,8 +196,7 @@ class Yardstick:
     def row(self, name: str, images: torch.Tensor) -> dict[str, float | str]:
         """The figures of one set, rounded to three decimals."""
         row: dict[str, float | str] = {"set": name, "n": len(images)}
-        if self.judge is not None:
-            row.update(fool_rate(self.judge, images))
+        row.update(self._fool_rates(images))
         if self.two_sample and len(images) >= self.size:
             row.update(two_sample_test(images[:self.size], self.real_draw, self.two_sample_config))
         row.update(self.pixels.row(images.numpy()))
@@ -197,12 +205,17 @@ class Yardstick:
     def floor(self, two_sample: bool = True) -> dict[str, float | str]:
         """What real hands score: the judge on held-out hands, two draws of training hands against each other."""
         row: dict[str, float | str] = {"set": REAL_FLOOR, "n": len(self.holdout)}
-        if self.judge is not None:
-            row.update(fool_rate(self.judge, self.holdout))
+        row.update(self._fool_rates(self.holdout))
         if self.two_sample and two_sample:
             row.update(two_sample_test(self.other_real_draw, self.real_draw, self.two_sample_config))
         row.update(self.pixels.row(self.pixels.floor))
         return {key: round(value, 3) if isinstance(value, float) else value for key, value in row.items()}
+
+    def _fool_rates(self, images: torch.Tensor) -> dict[str, float]:
+        rates = fool_rate(self.judge, images) if self.judge is not None else {}
+        if self.confirmation is not None:
+            rates.update({f"confirmation_{key}": value for key, value in fool_rate(self.confirmation, images).items()})
+        return rates
 
     def table(self, sets: dict[str, torch.Tensor]) -> list[dict[str, float | str]]:
         """One row per set, then the real floor (with a two-sample test if any set had one)."""
@@ -215,15 +228,18 @@ REAL_FLOOR = "real hands (floor)"
 
 def build_yardstick(real: str | os.PathLike | None = None, judge_folder: str | os.PathLike = CHECKPOINTS,
                     two_sample: bool = True, quick: bool = False, progress: bool = True) -> Yardstick:
-    """The yardstick on the generators' split of the real hands, with the judge from `judge_folder` (trained there
-    first if its data or config changed). Quick mode (a smoke run): two-sample tests of 100 images, one epoch."""
+    """The yardstick on the generators' split of the real hands, with the judge and the confirmation judge from
+    `judge_folder` (trained there first if their data or config changed). Quick mode (a smoke run): two-sample tests
+    of 100 images, one epoch."""
     train, holdout = real_hands_split(real)
-    judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), judge_folder,
-                           progress=progress)
+    provided = provided_examples(warn=False)
+    judge, _ = train_judge(train.images, holdout.images, provided, judge_folder, progress=progress)
+    confirmation, _ = train_judge(train.images, holdout.images, provided, judge_folder, CONFIRMATION_CONFIG,
+                                  progress=progress)
     if quick:
-        return Yardstick(train.images, holdout.images, judge, two_sample, size=100,
+        return Yardstick(train.images, holdout.images, judge, two_sample, size=100, confirmation=confirmation,
                          two_sample_config=dataclasses.replace(TWO_SAMPLE_CONFIG, epochs=1, batch_size=32))
-    return Yardstick(train.images, holdout.images, judge, two_sample)
+    return Yardstick(train.images, holdout.images, judge, two_sample, confirmation=confirmation)
 
 
 SAMPLES_PER_CHECKPOINT = TWO_SAMPLE_SIZE

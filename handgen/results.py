@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .runtime import writing_to
+from .files import writing_to
 
 
 def append_rows(rows: Iterable[dict], path: str | os.PathLike) -> int:

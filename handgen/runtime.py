@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import math
 import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -26,47 +26,6 @@ RUNS = Path("runs")                 # training runs and caches, never committed
 RESULTS = Path("results")           # measurements, one JSON line each
 ZOO_CACHE = RUNS / "zoo.pt"         # the generator zoo's samples
 PREDICTIONS_CSV = Path("Classification Result.csv")
-
-
-class OutputError(Exception):
-    """An output path cannot be written, or holds files handgen did not write; nothing was changed."""
-
-
-@contextmanager
-def writing_to(path: Path) -> Iterator[None]:
-    """Turn an OS error while writing `path` into one line naming it and the reason."""
-    try:
-        yield
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        raise OutputError(f"cannot write {path}: {reason}; nothing was changed") from None
-
-
-def replace_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
-    """Write a file through `write(handle)` into a temporary file of its own in the target's folder (flushed and
-    fsynced), then rename it into place: readers and racing writers only ever see a whole file, and an interrupted
-    write leaves the old one."""
-    path = Path(path)
-    with writing_to(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-        try:
-            with handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(handle.name, 0o666 & ~current_umask())
-            os.replace(handle.name, path)
-        finally:
-            Path(handle.name).unlink(missing_ok=True)
-    return path
-
-
-def current_umask() -> int:
-    """The process's file-creation mask (reading it means setting it, so it is put back at once)."""
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -117,18 +76,50 @@ def mixed_precision(device: torch.device, enabled: bool = True):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and fast_bfloat16(device))
 
 
-def check_config(config, positive: tuple[str, ...] = (), signed: tuple[str, ...] = ()) -> None:
-    """Raise ValueError naming the field unless every number of `config` is finite and >= 0 (any sign for those
-    named in `signed`), and those named in `positive` are > 0: a bad value fails when the config is made, not
-    epochs later."""
+SEED_LIMIT = 2**32 - 1      # seeds: what NumPy and torch both take
+INTEGER_LIMIT = 2**31 - 1   # any other integer
+SIZES = {"width": 512, "discriminator_width": 512, "latent_dim": 1024, "batch_size": 4096, "epochs": 100_000,
+         "prior_components": 1000, "codebook_size": 8192, "code_dim": 512, "prior_width": 1024, "prior_layers": 32,
+         "prior_heads": 64, "prior_epochs": 100_000, "provided_repeats": 100, "max_shift": 16}
+LIMIT_REASON = "a bound that keeps a run within a laptop's memory and time"
+
+
+def check_config(config, positive: tuple[str, ...] = (), signed: tuple[str, ...] = (),
+                 fractions: tuple[str, ...] = (), limits: dict[str, float] | None = None) -> None:
+    """Raise ValueError naming the field unless every number of `config` (tuples element by element) is finite and
+    in range: at least 0 (any sign for `signed`), above 0 for `positive`, in [0, 1) for `fractions`, at most its
+    limit (`limits`, else `SIZES`); a whole number where the field is an int, fitting 32 bits (seeds `SEED_LIMIT`).
+    A bad value fails when the config is made, before any data is read, not epochs later."""
+    limits = {**SIZES, **(limits or {})}
+    declared = {field.name: str(field.type) for field in dataclasses.fields(config)}
     for name, value in vars(config).items():
-        numbers = value if isinstance(value, tuple) else (value,)
-        for number in numbers:
-            if isinstance(number, bool) or not isinstance(number, (int, float)):
+        for number in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(number, (bool, str)):
                 continue
-            if not math.isfinite(number) or (number < 0 and name not in signed) or (name in positive and number <= 0):
-                need = "a finite number above 0" if name in positive else "a finite number of at least 0"
-                raise ValueError(f"{type(config).__name__}.{name} must be {need}, got {value!r}")
+            problem = _out_of_range(name, number, declared.get(name, ""), positive, signed, fractions, limits)
+            if problem:
+                raise ValueError(f"{type(config).__name__}.{name} must be {problem}, got {value!r}")
+
+
+def _out_of_range(name: str, number, declared: str, positive, signed, fractions, limits) -> str | None:
+    """What `number` must be, if it is not."""
+    if not isinstance(number, (int, float)):
+        return "a number"
+    if declared == "int" and not isinstance(number, int):
+        return "a whole number"
+    if not math.isfinite(number):
+        return "a finite number"
+    if name in fractions and not 0 <= number < 1:
+        return "at least 0 and below 1"
+    if name in positive and number <= 0:
+        return "above 0"
+    if name not in signed and number < 0:
+        return "at least 0"
+    ceiling = SEED_LIMIT if name == "seed" else limits.get(name, INTEGER_LIMIT if isinstance(number, int) else None)
+    if ceiling is not None and abs(number) > ceiling:
+        reason = f" ({LIMIT_REASON})" if name in SIZES else ""
+        return f"at most {ceiling:,}{reason}"
+    return None
 
 
 def seed_everything(seed: int) -> None:

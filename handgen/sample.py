@@ -21,8 +21,10 @@ from PIL import Image
 from torch import nn
 
 from .data import JPEG_QUALITY, to_uint8
-from .runtime import VERSION, OutputError, current_umask, writing_to
+from .files import OutputError, current_umask, writing_to
+from .runtime import VERSION
 
+MAX_SAMPLES = 100_000  # at most this many images a call: 100 MB of uint8, minutes of decoding on a CPU
 PROVENANCE_FILE = "provenance.txt"  # beside a written set: the checkpoint, seed and command that made it
 
 
@@ -52,12 +54,12 @@ def generate(model: Sampler, n: int, seed: int = 0, batch_size: int = 500, *,
     `decoder` replaces `model.decode` (e.g. a GAN's raw `generator` rather than its average).
     """
     noise = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()  # before the codes are drawn: a learned prior samples in eval mode
     if standard_normal:
         z = torch.randn(n, model.latent_dim, generator=noise).to(next(model.parameters()).device)
     else:
         z = model.sample_latent(n, noise)
-    was_training = model.training
-    model.eval()
     decode = decoder if decoder is not None else model.decode
     images = [to_uint8(decode(chunk)).cpu() for chunk in z.split(batch_size)]
     model.train(was_training)
@@ -84,7 +86,7 @@ def write_images(images: torch.Tensor, folder: str | os.PathLike, prefix: str,
     never leaves a half-written set; staging folders left by a killed run are removed by the next one. A target
     holding files that do not look like ours is left untouched.
     """
-    folder = Path(folder)
+    folder = Path(os.path.realpath(folder)) if Path(folder).is_symlink() else Path(folder)  # a link stays a link
     _refuse_foreign_files(folder, prefix)
     names = file_names(prefix, len(images))
     with writing_to(folder):
@@ -124,11 +126,17 @@ def sample_to_folder(model: nn.Module, folder: str | os.PathLike, n: int = 300, 
                      prefix: str | None = None, checkpoint: str | os.PathLike | None = None) -> list[Path]:
     """Generate `n` images and write them as JPEGs into `folder`, with a provenance note naming `checkpoint` (the
     file the model was loaded from, hashed), the seed and the command that writes the same set; the file paths."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    prefix = prefix or type(model).__name__.upper()
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be between 1 and {MAX_SAMPLES:,}, got {n}")
+    prefix = prefix or _prefix_of(model)
+    _refuse_foreign_files(Path(folder), prefix)  # before minutes of sampling, not after
     note = provenance(model, folder, n, seed, checkpoint)
     return write_images(generate(model, n, seed), folder, prefix, note)
+
+
+def _prefix_of(model: nn.Module) -> str:
+    """File names say which kind of generator made them: VAE_hand_001.jpeg, GAN_hand_001.jpeg."""
+    return "GAN" if "GAN" in type(model).__name__ else "VAE"
 
 
 def provenance(model: nn.Module, folder: str | os.PathLike, n: int, seed: int,

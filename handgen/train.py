@@ -44,6 +44,7 @@ from .gan import (
 from .metrics import confusion_matrix, per_class_recall
 from .runtime import mixed_precision, pick_device, seed_everything
 from .vae import VAE, VAEConfig, vae_loss
+from .vqvae import VQVAE, VQVAEConfig, vqvae_loss
 
 History = list[dict[str, float]]
 Callback = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's logs)
@@ -66,23 +67,30 @@ class Task:
     end_epoch: Callable[[torch.Tensor, bool], dict[str, float]] = field(default=lambda images, last: {})
     mixed_precision: bool = False                 # bfloat16 autocast in the step where the device runs it fast
     recipe: Any = None                            # what the data was made of (a dataclass), checked on resume
+    epochs: int | None = None                     # how many in all, if not `config.epochs` (a model in two stages)
+    begin_epoch: Callable[[int], None] = field(default=lambda epoch: None)  # before each epoch: its number
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs or self.config.epochs
 
 
 def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         checkpoint: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
         progress: bool = True) -> History:
-    """Train `task` on uint8 images (N, 1, 32, 32) for `task.config.epochs`, resuming from `checkpoint`."""
+    """Train `task` on uint8 images (N, 1, 32, 32) for `task.total_epochs`, resuming from `checkpoint`."""
     config, device = task.config, next(task.model.parameters()).device
     if len(images) < config.batch_size:
         raise ValueError(f"need at least batch_size={config.batch_size} images, got {len(images)}")
     history, start_epoch = _start_or_resume(task, checkpoint)
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, task.total_epochs):
         started = time.perf_counter()
+        task.begin_epoch(epoch)
         logs = train_one_epoch(task, images, labels, epoch, progress)
         _check_finite(logs, epoch, checkpoint)
-        logs.update(task.end_epoch(images, epoch + 1 == config.epochs))
+        logs.update(task.end_epoch(images, epoch + 1 == task.total_epochs))
         logs["seconds"] = time.perf_counter() - started  # kept in the history, so resumed runs know their cost
         history.append(logs)
         if checkpoint is not None:
@@ -91,7 +99,8 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         for callback in callbacks:
             callback(epoch, logs)
         if progress:
-            tqdm.write(f"epoch {epoch + 1}/{config.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+            tqdm.write(f"epoch {epoch + 1}/{task.total_epochs}: "
+                       + ", ".join(f"{k} {v:.4g}" for k, v in logs.items()))
     task.model.eval()
     return history
 
@@ -104,7 +113,8 @@ def train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | Non
     steps_per_epoch = len(images) // config.batch_size  # drop the ragged last batch: stable BN
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
     sums: dict[str, torch.Tensor] = {}
-    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{task.total_epochs}", disable=not progress,
+               leave=False)
     for index in bar:
         batch = order[index * config.batch_size:(index + 1) * config.batch_size].to(device)
         with mixed_precision(device, task.mixed_precision):
@@ -123,7 +133,7 @@ def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[
     state = read_checkpoint(checkpoint)
     check_same_run(Path(checkpoint), state, task.model, task.config, task.recipe)
     load_weights(checkpoint, task.model, state["model"])
-    finished = state["epoch"] >= task.config.epochs
+    finished = state["epoch"] >= task.total_epochs
     if not state["optimizers"] and not finished:
         raise CheckpointError(f"checkpoint {checkpoint} is a final export without optimizer state and cannot be "
                               f"trained beyond its {state['epoch']} epochs; choose another checkpoint path")
@@ -165,6 +175,59 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
         return {"val_loss": held_out_loss(model, validation.to(images.device), config.kl_weight)}
 
     return Task(model, config, {"adam": optimizer}, step, end_epoch, mixed_precision=config.mixed_precision)
+
+
+def vqvae_task(model: VQVAE, config: VQVAEConfig, device: torch.device | str | None = None,
+               validation: torch.Tensor | None = None) -> Task:
+    """Two stages in one run: `config.epochs` of the autoencoder (Adam, likelihood plus commitment), then
+    `config.prior_epochs` of the code prior on the frozen encoder's codes (AdamW, cross-entropy). With `validation`
+    (held-out uint8 hands), each epoch logs the stage's held-out loss: the prior's is the guard against memorising
+    the training grids, which would make samples copies."""
+    model.to(pick_device(device))
+    autoencoder = [p for name, p in model.named_parameters() if not name.startswith("prior.")]
+    optimizers = {"autoencoder": torch.optim.Adam(autoencoder, lr=config.lr),
+                  "prior": torch.optim.AdamW(model.prior.parameters(), lr=config.prior_lr, weight_decay=0.01)}
+    stage = {"prior": False}
+
+    def begin_epoch(epoch: int) -> None:
+        stage["prior"] = epoch >= config.epochs
+
+    def step(images: torch.Tensor, _labels: Any, _step: int) -> dict[str, torch.Tensor]:
+        if stage["prior"]:
+            loss = model.prior.nll(model.encode(images))
+            optimizers["prior"].zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers["prior"].step()
+            return {"prior_nll": loss}
+        reconstruction, _codes, commitment = model(images)
+        losses = vqvae_loss(images, reconstruction, commitment, config.commitment)
+        optimizers["autoencoder"].zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizers["autoencoder"].step()
+        return losses
+
+    def end_epoch(images: torch.Tensor, _last: bool) -> dict[str, float]:
+        if validation is None:
+            return {}
+        return held_out_vqvae_losses(model, validation.to(images.device), config, stage["prior"])
+
+    return Task(model, config, optimizers, step, end_epoch, mixed_precision=config.mixed_precision,
+                epochs=config.epochs + config.prior_epochs, begin_epoch=begin_epoch)
+
+
+@torch.no_grad()
+def held_out_vqvae_losses(model: VQVAE, images: torch.Tensor, config: VQVAEConfig, prior: bool) -> dict[str, float]:
+    """The held-out loss of the stage being trained: the autoencoder's (`val_loss`) or the prior's (`val_prior_nll`)."""
+    was_training = model.training
+    model.eval()
+    x = to_float(images)
+    if prior:
+        logs = {"val_prior_nll": float(model.prior.nll(model.encode(x)))}
+    else:
+        reconstruction, _codes, commitment = model(x)
+        logs = {"val_loss": float(vqvae_loss(x, reconstruction, commitment, config.commitment)["loss"])}
+    model.train(was_training)
+    return logs
 
 
 @torch.no_grad()
@@ -295,9 +358,16 @@ def train_gan(gan: GAN, images: torch.Tensor, config: GANConfig, *, validation: 
                progress=progress)
 
 
-def train_generator(model: VAE | GAN, images: torch.Tensor, config: VAEConfig | GANConfig, **options) -> History:
-    """`train_vae` or `train_gan`, as the model is."""
-    train = train_vae if isinstance(model, VAE) else train_gan
+def train_vqvae(model: VQVAE, images: torch.Tensor, config: VQVAEConfig, *, validation: torch.Tensor | None = None,
+                checkpoint=None, callbacks=(), device=None, progress: bool = True) -> History:
+    """Train a VQ-VAE and then its prior on uint8 images (N, 1, 32, 32), held-out `validation` monitored."""
+    return fit(vqvae_task(model, config, device, validation), images, checkpoint=checkpoint, callbacks=callbacks,
+               progress=progress)
+
+
+def train_generator(model: VAE | VQVAE | GAN, images: torch.Tensor, config, **options) -> History:
+    """`train_vae`, `train_vqvae` or `train_gan`, as the model is."""
+    train = {VAE: train_vae, VQVAE: train_vqvae, GAN: train_gan}[type(model)]
     return train(model, images, config, **options)
 
 

@@ -31,10 +31,10 @@ from .checkpoint import FAMILIES
 from .classifier import Detector, DetectorConfig, predict_proba
 from .data import jpeg_round_trip, real_hands_split
 from .detection import DataRecipe, DetectorSources, detector_sources, provided_examples
+from .files import OutputError
 from .gan import GANConfig
 from .metrics import accuracy_by_group
 from .realism import fool_rate, train_judge
-from .runtime import OutputError
 from .sample import generate
 from .train import TrainingDiverged, train_detector, train_generator
 from .vae import VAE, VAEConfig

@@ -44,7 +44,8 @@ class VAEConfig:
     mixed_precision: bool = True  # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
 
     def __post_init__(self) -> None:
-        check_config(self, positive=("latent_dim", "width", "lr", "batch_size", "epochs"))
+        check_config(self, positive=("latent_dim", "width", "lr", "batch_size", "epochs"),
+                     limits={"lr": 1.0, "kl_weight": 1000.0, "prior_temperature": 10.0})
 
 
 def _down(c_in: int, c_out: int) -> nn.Sequential:

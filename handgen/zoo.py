@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import FAMILIES, family_of, load_model, save_state
 from .data import LabelledSet
+from .files import check_output
 from .sample import generate, is_sampler
 from .train import train_generator
 
@@ -46,7 +47,7 @@ class ZooMember:
 _VAE = {"latent_dim": 64, "width": 32, "kl_weight": 1.0, "lr": 1e-3, "batch_size": 64, "prior_components": 10,
         "prior_temperature": 1.0, "mixed_precision": False}
 _GAN = {"latent_dim": 128, "width": 32, "discriminator": "dcgan", "discriminator_width": 32, "loss": "hinge",
-        "spectral_norm": True, "ema_decay": 0.999, "lr_generator": 2e-4, "lr_discriminator": 2e-4, "beta1": 0.0,
+        "gamma": 0.0, "augment": "none", "spectral_norm": True, "ema_decay": 0.999, "lr_generator": 2e-4, "lr_discriminator": 2e-4, "beta1": 0.0,
         "beta2": 0.9, "batch_size": 64, "mixed_precision": False}
 
 DEFAULT_ZOO = (
@@ -89,12 +90,14 @@ def zoo_cache_key(train_images: torch.Tensor, members=DEFAULT_ZOO, samples_per_s
 def cached_zoo_samples(train_images: torch.Tensor, cache: str | os.PathLike | None, members=DEFAULT_ZOO,
                      samples_per_snapshot: int = 300, progress: bool = False) -> LabelledSet:
     """`zoo_samples`, stored in `cache` and reused while the members' configs, the sample count and the training
-    images are unchanged."""
+    images are unchanged. A `cache` file that is no zoo cache is refused before anything trains."""
     key = zoo_cache_key(train_images, members, samples_per_snapshot)
-    if cache is not None and Path(cache).is_file():
-        stored = torch.load(cache, map_location="cpu", weights_only=True)
-        if stored.get("key") == key:
-            return LabelledSet(stored["images"], stored["labels"], stored["sources"])
+    if cache is not None:
+        check_output(cache, "zoo cache")
+        if Path(cache).is_file() and Path(cache).stat().st_size:
+            stored = torch.load(cache, map_location="cpu", weights_only=True)
+            if stored.get("key") == key:
+                return LabelledSet(stored["images"], stored["labels"], stored["sources"])
     zoo = zoo_samples(train_images, members, samples_per_snapshot, progress=progress)
     if cache is not None:
         save_state({"key": key, "images": zoo.images, "labels": zoo.labels, "sources": zoo.sources}, cache)

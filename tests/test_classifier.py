@@ -35,9 +35,10 @@ def test_output_shapes_and_probabilities():
     assert torch.allclose(probabilities.sum(1), torch.ones(5))
 
 
-def test_tiny_training_separates_two_easy_classes():
+@pytest.mark.parametrize("architecture", ["plain", "residual"])
+def test_tiny_training_separates_two_easy_classes(architecture):
     images, labels = two_easy_classes()
-    config = SMALL
+    config = dataclasses.replace(SMALL, architecture=architecture)
     model = Detector(config)
     history = train_detector(model, images, labels, config, validation=(images, labels), progress=False)
     assert history[-1]["val_accuracy"] > 0.95
@@ -172,8 +173,9 @@ def test_a_format_1_detector_checkpoint_reads_with_its_recipe_split_out(tmp_path
     assert config == SMALL and isinstance(restored, Detector)
 
 
-def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores():
-    model = Detector(SMALL)
+@pytest.mark.parametrize("architecture", ["plain", "residual"])
+def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores(architecture):
+    model = Detector(dataclasses.replace(SMALL, architecture=architecture))
     with torch.no_grad():  # batch norms with statistics far from the identity
         for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
             norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.uniform_(0.5, 2)

@@ -18,7 +18,7 @@ from handgen.checkpoint import CheckpointError, read_checkpoint
 from handgen.cli import main
 from handgen.data import MAX_PIXELS, SkippedFileWarning, decode_image, load_folder
 from handgen.detection import write_predictions_csv
-from handgen.runtime import OutputError
+from handgen.files import OutputError
 from handgen.sample import write_images
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import torch
 from handgen.classifier import Detector, DetectorConfig
 from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
 from handgen.detection import DataRecipe, DetectorSources
-from handgen.runtime import OutputError
+from handgen.files import OutputError
 from handgen.tuning import (
     StudyBudget,
     detector_objective,
