@@ -7,8 +7,8 @@ from PIL import Image
 
 from handgen.checkpoint import load_model, save_checkpoint
 from handgen.data import load_folder
-from handgen.gan import GAN, GANConfig
 from handgen.files import OutputError
+from handgen.gan import GAN, GANConfig
 from handgen.sample import PROVENANCE_FILE, file_names, generate, image_grid, sample_to_folder, write_images
 from handgen.vae import VAE, VAEConfig
 
