@@ -142,8 +142,11 @@ def _check_folder(path: Path) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise OutputError(f"cannot write {path}: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {path}: {ancestor} is read-only")
+    try:  # a probe says more than permission bits (read-only mounts, /proc, root's own rules)
+        tempfile.NamedTemporaryFile(dir=ancestor, prefix=".handgen-probe-").close()
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {ancestor} does not take new files "
+                          f"({error.strerror or type(error).__name__})") from None
 
 
 def _same_file(a: Path, b: Path) -> bool:

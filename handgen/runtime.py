@@ -93,17 +93,21 @@ def check_config(config, positive: tuple[str, ...] = (), signed: tuple[str, ...]
     limits = {**SIZES, **(limits or {})}
     declared = {field.name: str(field.type) for field in dataclasses.fields(config)}
     for name, value in vars(config).items():
+        kind = declared.get(name, "")
+        if kind in ("bool", "str") and not isinstance(value, bool if kind == "bool" else str):
+            raise ValueError(f"{type(config).__name__}.{name} must be {'true or false' if kind == 'bool' else 'text'}, "
+                             f"got {value!r}")
+        if kind in ("bool", "str"):
+            continue
         for number in value if isinstance(value, (tuple, list)) else (value,):
-            if isinstance(number, (bool, str)):
-                continue
-            problem = _out_of_range(name, number, declared.get(name, ""), positive, signed, fractions, limits)
+            problem = _out_of_range(name, number, kind, positive, signed, fractions, limits)
             if problem:
                 raise ValueError(f"{type(config).__name__}.{name} must be {problem}, got {value!r}")
 
 
 def _out_of_range(name: str, number, declared: str, positive, signed, fractions, limits) -> str | None:
     """What `number` must be, if it is not."""
-    if not isinstance(number, (int, float)):
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
         return "a number"
     if declared == "int" and not isinstance(number, int):
         return "a whole number"

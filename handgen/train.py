@@ -147,7 +147,8 @@ def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[
 def _check_finite(logs: dict[str, float], epoch: int, checkpoint: str | os.PathLike | None) -> None:
     bad = [name for name, value in logs.items() if not math.isfinite(value)]
     if bad:
-        kept = f"the last good checkpoint {checkpoint} is kept" if checkpoint else "no checkpoint was written"
+        saved = checkpoint is not None and Path(checkpoint).is_file()
+        kept = f"the last good checkpoint {checkpoint} is kept" if saved else "no checkpoint had been written yet"
         raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {', '.join(bad)} is not finite; "
                                f"{kept}. Lower the learning rate or change the seed.")
 

@@ -47,8 +47,8 @@ class ZooMember:
 _VAE = {"latent_dim": 64, "width": 32, "kl_weight": 1.0, "lr": 1e-3, "batch_size": 64, "prior_components": 10,
         "prior_temperature": 1.0, "mixed_precision": False}
 _GAN = {"latent_dim": 128, "width": 32, "discriminator": "dcgan", "discriminator_width": 32, "loss": "hinge",
-        "gamma": 0.0, "augment": "none", "spectral_norm": True, "ema_decay": 0.999, "lr_generator": 2e-4, "lr_discriminator": 2e-4, "beta1": 0.0,
-        "beta2": 0.9, "batch_size": 64, "mixed_precision": False}
+        "gamma": 0.0, "augment": "none", "spectral_norm": True, "ema_decay": 0.999, "lr_generator": 2e-4,
+        "lr_discriminator": 2e-4, "beta1": 0.0, "beta2": 0.9, "batch_size": 64, "mixed_precision": False}
 
 DEFAULT_ZOO = (
     ZooMember("vae tiny latent", "vae", {**_VAE, "latent_dim": 2, "width": 16, "prior_components": 0}, (2, 6)),
