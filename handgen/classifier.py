@@ -38,11 +38,15 @@ class DetectorConfig:
     # added to log-probabilities (real, VAE, GAN): a GAN prior shift, picked by cross-fitting on the
     # seen-models folds (`crossval.cross_fitted_balanced_accuracy`)
     decision_offsets: tuple[float, float, float] = (0.0, 0.0, 0.5)
+    # an image closer than this to a real training hand (pixel L2, 0-1 scale, over mirrors and one-pixel shifts)
+    # is a memorised copy, so generated (`detection.CopyCheck`); 0 turns the check off
+    copy_threshold: float = 0.55
+    reencode: float = 0.5       # training augmentation: share of images re-saved as JPEG at a random quality
 
     def __post_init__(self) -> None:
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
         check_config(self, positive=("width", "lr", "batch_size", "epochs"), signed=("decision_offsets",),
-                     fractions=("dropout", "label_smoothing"),
+                     fractions=("dropout", "label_smoothing", "reencode"),
                      limits={"lr": 1.0, "weight_decay": 1.0, "decision_offsets": 100.0})
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"DetectorConfig.architecture must be one of {', '.join(ARCHITECTURES)}, "

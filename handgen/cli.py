@@ -20,13 +20,15 @@ from pathlib import Path
 import torch
 
 from .checkpoint import FAMILIES, GENERATOR_FAMILIES, CheckpointError, load_model, read_checkpoint
-from .classifier import DetectorConfig, predict_labels
+from .classifier import DetectorConfig
 from .crossval import FOLD_FIELDS, SCHEMES, is_provided_fake, run_fold
 from .data import LABELS, REAL_HANDS, DataError, load_folder, real_hands_split
 from .detection import (
     OWN_GENERATORS,
     PROVIDED_FOLDS,
+    CopyCheck,
     DataRecipe,
+    classify_images,
     detector_sources,
     load_detector,
     write_predictions_csv,
@@ -159,13 +161,15 @@ def run_classify(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     check_output(args.out, "predictions", inputs=[args.checkpoint, args.input])
     model = load_detector(args.checkpoint, device)
+    copies = CopyCheck(load_folder(REAL_HANDS, args.real, warn=False).images) if model.config.copy_threshold else None
     data = load_folder(args.input)
-    rows = list(zip(data.names, predict_labels(model, data.images)))
+    labels, flagged = classify_images(model, data.images, copies)
+    rows = list(zip(data.names, labels))
     path = write_predictions_csv(rows, args.out)
-    counts = Counter(label for _, label in rows)
+    counts = Counter(labels)
     print(f"labelled {len(rows)} images of {data.folder} -> {path}: "
           + ", ".join(f"{counts.get(label, 0)} {name} ({label})" for label, name in LABELS.items())
-          + f"; skipped {len(data.skipped)} unreadable file(s)")
+          + f"; {flagged} copied a real training hand (labelled VAE); skipped {len(data.skipped)} unreadable file(s)")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
@@ -251,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--input", default="test_hands", help="folder name or path (default: look up 'test_hands')")
     sub.add_argument("--out", default=str(PREDICTIONS_CSV))
     sub.add_argument("--checkpoint", default=str(CHECKPOINTS / "detector.pt"))
+    sub.add_argument("--real", help=f"the real training hands copies are looked for in (default: '{REAL_HANDS}')")
     sub.add_argument("--device", choices=["cpu", "cuda"])
     sub.set_defaults(run=run_classify)
 

@@ -273,20 +273,24 @@ def _real_hands_split(folder: str) -> tuple[ImageSet, ImageSet]:
     return generator_split(load_folder(REAL_HANDS, folder, warn=False))
 
 
-def jpeg_round_trip(images: torch.Tensor, quality: int = JPEG_QUALITY) -> torch.Tensor:
-    """uint8 images (N, 1, 32, 32) as they read back from grayscale JPEG files written at `quality`.
+def jpeg_round_trip(images: torch.Tensor, quality: int | list[int] = JPEG_QUALITY) -> torch.Tensor:
+    """uint8 images (N, 1, 32, 32) as they read back from grayscale JPEG files written at `quality` (one for all,
+    or one per image).
 
     Every real and provided hand is a quality-75 JPEG; generated fakes go through the same compression before a
     detector or a judge sees them, so "no JPEG artefacts" cannot be the sign of a fake.
     """
-    def round_trip(image: np.ndarray) -> np.ndarray:
-        buffer = io.BytesIO()
-        Image.fromarray(image, mode="L").save(buffer, format="JPEG", quality=quality)
-        return np.asarray(Image.open(buffer).convert("L"))
-
+    qualities = [quality] * len(images) if isinstance(quality, int) else list(quality)
     if not len(images):
         return images.clone()
-    return torch.from_numpy(np.stack([round_trip(image[0]) for image in images.numpy()])[:, None])
+    trips = [_round_trip(image[0], q) for image, q in zip(images.numpy(), qualities)]
+    return torch.from_numpy(np.stack(trips)[:, None])
+
+
+def _round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image, mode="L").save(buffer, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buffer).convert("L"))
 
 
 def image_hashes(images: torch.Tensor) -> list[str]:

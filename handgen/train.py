@@ -29,7 +29,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .classifier import Detector, DetectorConfig, predict_proba
-from .data import LABELS, LabelledSet, random_translate, to_float
+from .data import LABELS, LabelledSet, jpeg_round_trip, random_translate, to_float, to_uint8
 from .gan import (
     GAN,
     PENALTY_EVERY,
@@ -313,6 +313,8 @@ def detector_task(model: Detector, config: DetectorConfig, steps_total: int,
     warmup = max(1, steps_total // 20)
 
     def augment(images: torch.Tensor) -> torch.Tensor:
+        if config.reencode > 0:
+            images = reencoded(images, config.reencode)
         flip = torch.rand(images.shape[0], 1, 1, 1, device=images.device) < 0.5
         return random_translate(torch.where(flip, images.flip(3), images), config.max_shift)
 
@@ -334,6 +336,22 @@ def detector_task(model: Detector, config: DetectorConfig, steps_total: int,
         return validation_logs(model, *validation)
 
     return Task(model, config, {"adamw": optimizer}, step, end_epoch, recipe=recipe)
+
+
+REENCODE_QUALITIES = (60, 100)  # re-saved at a quality drawn from [60, 100]: from coarse to nearly lossless
+
+
+def reencoded(images: torch.Tensor, share: float) -> torch.Tensor:
+    """Images (B, 1, 32, 32) in [-1, 1] with a random `share` of them re-saved as JPEG at a random quality: the
+    detector must decide on what a generator made, not on how the file was last saved."""
+    chosen = (torch.rand(len(images)) < share).nonzero().squeeze(1)
+    if not len(chosen):
+        return images
+    qualities = torch.randint(REENCODE_QUALITIES[0], REENCODE_QUALITIES[1] + 1, (len(chosen),)).tolist()
+    resaved = to_float(jpeg_round_trip(to_uint8(images[chosen]).cpu(), qualities)).to(images.device)
+    images = images.clone()
+    images[chosen] = resaved.to(images.dtype)
+    return images
 
 
 def validation_logs(model: Detector, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
