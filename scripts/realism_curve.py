@@ -21,8 +21,10 @@ import torch
 
 from handgen import (
     FAMILIES,
+    GAN,
     GENERATOR_FAMILIES,
     VAE,
+    VQVAE,
     PixelStatistics,
     append_rows,
     copy_share,
@@ -53,12 +55,12 @@ def parse_changes(config_class: type, pairs: list[str]) -> dict:
 
 
 @torch.no_grad()
-def reconstruct(vae: VAE, images: torch.Tensor) -> torch.Tensor:
-    """uint8 images decoded from their posterior means (eval mode)."""
-    vae.eval()
-    device = next(vae.parameters()).device
-    return torch.cat([to_uint8(vae.decode(vae.encode(to_float(chunk.to(device)))[0])).cpu()
-                      for chunk in images.split(500)])
+def reconstruct(model: VAE | VQVAE, images: torch.Tensor) -> torch.Tensor:
+    """uint8 images decoded from their codes (a VAE's posterior means, a VQ-VAE's code grid), in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    encode = (lambda x: model.encode(x)[0]) if isinstance(model, VAE) else model.encode  # noqa: E731
+    return torch.cat([to_uint8(model.decode(encode(to_float(chunk.to(device))))).cpu() for chunk in images.split(500)])
 
 
 def main() -> None:
@@ -91,28 +93,32 @@ def main() -> None:
     past = read_checkpoint(checkpoint)["history"] if checkpoint.is_file() else []
     seconds = [sum(row["seconds"] for row in past)]
 
+    total = config.epochs + getattr(config, "prior_epochs", 0)  # a VQ-VAE trains its prior after its autoencoder
+
     def score(epoch: int, logs: dict[str, float]) -> None:
         seconds[0] += logs["seconds"]
-        last = epoch + 1 == config.epochs
+        last = epoch + 1 == total
         if (epoch + 1) % args.every and not last:
             return
         started = time.perf_counter()
-        if isinstance(model, VAE) and not last:  # the last epoch fits the mixture during training
-            model.fit_prior(training, seed=config.seed)
-        samples = jpeg_round_trip(generate(model, 2000, seed=1))
-        row = {"family": args.family, "recipe": args.name, "epoch": epoch + 1,
-               "train_size": len(training),
+        row = {"family": args.family, "recipe": args.name, "epoch": epoch + 1, "train_size": len(training),
                "images_seen": (epoch + 1) * (len(training) // config.batch_size) * config.batch_size,
-               "train_minutes": seconds[0] / 60, "threads": args.threads, **fool_rate(judge, samples[:1000]),
-               **pixels.distances(samples[:500].numpy()),
-               "copy_share": copy_share(samples[:250].numpy(), training.numpy(), holdout.images[:250].numpy())}
-        if isinstance(model, VAE):  # the ceiling of any latent sampler: decoded posterior means of held-out hands
+               "train_minutes": seconds[0] / 60, "threads": args.threads}
+        if not isinstance(model, GAN):  # the ceiling of any code sampler: held-out hands decoded from their codes
             row["fool_rate_reconstruction"] = fool_rate(judge, jpeg_round_trip(reconstruct(model, holdout.images)))[
                 "fool_rate"]
+        if isinstance(model, VAE) and not last:  # the last epoch fits the mixture during training
+            model.fit_prior(training, seed=config.seed)
+        prior_trained = not isinstance(model, VQVAE) or epoch + 1 > config.epochs
+        samples = jpeg_round_trip(generate(model, 2000, seed=1)) if prior_trained else None
+        if samples is not None:
+            row.update({**fool_rate(judge, samples[:1000]), **pixels.distances(samples[:500].numpy()),
+                        "copy_share": copy_share(samples[:250].numpy(), training.numpy(),
+                                                 holdout.images[:250].numpy())})
         if hasattr(model, "ema") and config.ema_decay > 0:
             raw = jpeg_round_trip(generate(model, 1000, seed=1, decoder=model.generator))
             row["fool_rate_raw"] = fool_rate(judge, raw)["fool_rate"]
-        if epoch + 1 in args.two_sample_at or (last and args.two_sample_at):
+        if samples is not None and (epoch + 1 in args.two_sample_at or (last and args.two_sample_at)):
             row.update(two_sample_test(samples, real_draw))
         row.update({"eval_seconds": time.perf_counter() - started, "config": dataclasses.asdict(config)})
         print(json.dumps(row), flush=True)
