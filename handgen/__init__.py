@@ -62,6 +62,7 @@ from .detection import (
     detector_sources,
     load_detector,
     provided_examples,
+    resave_changes,
     write_predictions_csv,
 )
 from .gan import GAN, GANConfig
@@ -124,10 +125,10 @@ __all__ = [
     "load_detector", "load_folder", "load_model", "nearest_distances", "offset_table", "output_root",
     "per_class_recall", "pick_device", "PixelStatistics", "plot_confusions", "plot_curves", "plot_study",
     "predict_labels", "predict_proba", "provided_examples", "PROVIDED_FOLDERS", "quick_mode", "read_checkpoint",
-    "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR", "REAL_HANDS", "real_hands_split", "RESULTS", "RUNS",
-    "sample_to_folder", "schemes_in", "seed_everything", "show_grids", "strip_optimizer_state", "Task", "to_float",
-    "to_uint8", "train_detector", "train_gan", "train_generator", "train_judge", "train_one_epoch", "train_vae",
-    "train_vqvae", "TrainingDiverged", "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL",
-    "vae_task", "VAEConfig", "VERSION", "VQVAE", "vqvae_task", "VQVAEConfig", "with_cpu_minutes",
-    "write_predictions_csv", "Yardstick",
+    "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR", "REAL_HANDS", "real_hands_split", "resave_changes",
+    "RESULTS", "RUNS", "sample_to_folder", "schemes_in", "seed_everything", "show_grids", "strip_optimizer_state",
+    "Task", "to_float", "to_uint8", "train_detector", "train_gan", "train_generator", "train_judge",
+    "train_one_epoch", "train_vae", "train_vqvae", "TrainingDiverged", "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE",
+    "two_sample_test", "VAE", "VAE_LABEL", "vae_task", "VAEConfig", "VERSION", "VQVAE", "vqvae_task", "VQVAEConfig",
+    "with_cpu_minutes", "write_predictions_csv", "Yardstick",
 ]

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,14 +117,43 @@ class OutOfFold:
                          self.held_out.subset(torch.from_numpy(fakes)), self.probabilities[fakes],
                          self.fake_folds[fakes], self.real_probabilities[reals], self.real_folds[reals])
 
-    def balanced_accuracy(self, offsets=(0.0, 0.0, 0.0), folds=None) -> float:
-        """Mean recall of real, VAE and GAN (optionally on some folds only): what decision offsets maximise."""
+    def model_weights(self) -> np.ndarray:
+        """A weight for each held-out fake: 1 over the number of its model's held-out images, so every student
+        model counts once, as in `test_hands/` (about 30 images of each)."""
+        counts = Counter(self.held_out.models)
+        return np.array([1.0 / counts[model] for model in self.held_out.models])
+
+    def recalls(self, offsets=(0.0, 0.0, 0.0), by_model: bool = False) -> list[float]:
+        """Recall of real, VAE and GAN; the fakes' averaged over models (`by_model`) or over images."""
+        truth, right = self.held_out.labels.numpy(), self.decide(offsets) == self.held_out.labels.numpy()
+        weights = self.model_weights() if by_model else np.ones(len(truth))
+        fakes = [float(np.average(right[truth == label], weights=weights[truth == label])) for label in (1, 2)]
+        return [float(np.mean(self.decide(offsets, real=True) == REAL)), *fakes]
+
+    def balanced_accuracy(self, offsets=(0.0, 0.0, 0.0), folds=None, by_model: bool = False) -> float:
+        """Mean recall of real, VAE and GAN (optionally on some folds only, the fakes optionally weighted by
+        model): what decision offsets maximise."""
         if folds is not None:
-            return self.on_folds(folds).balanced_accuracy(offsets)
-        truth = self.held_out.labels.numpy()
-        recalls = [np.mean(self.decide(offsets, real=True) == REAL)]
-        recalls += [np.mean(self.decide(offsets)[truth == label] == label) for label in (1, 2)]
-        return float(np.mean(recalls))
+            return self.on_folds(folds).balanced_accuracy(offsets, by_model=by_model)
+        return float(np.mean(self.recalls(offsets, by_model)))
+
+    def expected_accuracy(self, offsets, real_share: float, draws: int = 2000, seed: int = 0) -> dict[str, float]:
+        """The accuracy to expect on a folder where `real_share` of the images are real hands and every fake model
+        has as many images (`test_hands/`), with a 95% interval from a bootstrap over the held-out models and real
+        hands: the spread of the models is the uncertainty."""
+        rng = np.random.default_rng(seed)
+        right = self.decide(offsets) == self.held_out.labels.numpy()
+        by_model = {}
+        for model, hit in zip(self.held_out.models, right):
+            by_model.setdefault(model, []).append(hit)
+        accuracies = np.array([np.mean(hits) for hits in by_model.values()])
+        real_right = self.decide(offsets, real=True) == REAL
+        point = real_share * real_right.mean() + (1 - real_share) * accuracies.mean()
+        boot = [real_share * rng.choice(real_right, len(real_right)).mean()
+                + (1 - real_share) * rng.choice(accuracies, len(accuracies)).mean() for _ in range(draws)]
+        low, high = np.percentile(boot, [2.5, 97.5])
+        return {"expected_accuracy": float(point), "expected_low": float(low), "expected_high": float(high),
+                "models": len(accuracies)}
 
 
 OFFSET_GRID = np.arange(0.0, 2.01, 0.25)
@@ -133,31 +163,34 @@ def offsets_for(gan_offset: float) -> tuple[float, float, float]:
     return (0.0, 0.0, float(gan_offset))
 
 
-def fit_decision_offsets(out_of_fold: OutOfFold, folds=None) -> tuple[float, float, float]:
-    """The GAN offset on a grid that maximises the balanced accuracy of `out_of_fold` (on `folds`); the smallest
-    among equals. Training balances the classes by weight, yet errs towards VAE and real on the students' GAN
-    hands; a prior shift fitted on held-out predictions corrects that (one parameter: a second, for real, only
-    added noise in cross-fitting)."""
+def fit_decision_offsets(out_of_fold: OutOfFold, folds=None, by_model: bool = False) -> tuple[float, float, float]:
+    """The GAN offset on a grid that maximises the balanced accuracy of `out_of_fold` (on `folds`, fakes weighted
+    by model if `by_model`); the smallest among equals. Training balances the classes by weight, yet errs towards
+    VAE and real on the students' GAN hands; a prior shift fitted on held-out predictions corrects that (one
+    parameter: a second, for real, only added noise in cross-fitting)."""
     return max((offsets_for(g) for g in OFFSET_GRID),
-               key=lambda offsets: (out_of_fold.balanced_accuracy(offsets, folds), -offsets[2]))
+               key=lambda offsets: (out_of_fold.balanced_accuracy(offsets, folds, by_model), -offsets[2]))
 
 
-def cross_fitted_balanced_accuracy(out_of_fold: OutOfFold) -> float:
+def cross_fitted_balanced_accuracy(out_of_fold: OutOfFold, by_model: bool = False) -> float:
     """Each fold decided with the offset fitted on the other folds: an honest figure for a fitted offset."""
     scores = []
     for fold in out_of_fold.folds:
         others = [f for f in out_of_fold.folds if f != fold]
-        scores.append(out_of_fold.balanced_accuracy(fit_decision_offsets(out_of_fold, others), [fold]))
+        offsets = fit_decision_offsets(out_of_fold, others, by_model)
+        scores.append(out_of_fold.balanced_accuracy(offsets, [fold], by_model))
     return float(np.mean(scores))
 
 
 def offset_table(out_of_fold: OutOfFold) -> list[dict]:
-    """Balanced accuracy and recall of each class at each GAN offset of the grid: rows for `format_table`."""
+    """Balanced accuracy (by image and by model) and recall of each class at each GAN offset of the grid."""
     rows = []
     for gan_offset in OFFSET_GRID:
-        recall = out_of_fold.summary(offsets_for(gan_offset))["recall"]
+        offsets = offsets_for(gan_offset)
+        recall = out_of_fold.summary(offsets)["recall"]
         rows.append({"GAN offset": round(float(gan_offset), 2),
-                     "balanced accuracy": round(out_of_fold.balanced_accuracy(offsets_for(gan_offset)), 4),
+                     "balanced, by image": round(out_of_fold.balanced_accuracy(offsets), 4),
+                     "balanced, by model": round(out_of_fold.balanced_accuracy(offsets, by_model=True), 4),
                      **{f"recall {name}": round(value, 3) for name, value in recall.items()}})
     return rows
 

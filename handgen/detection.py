@@ -250,6 +250,22 @@ def classify_images(model: Detector, images: torch.Tensor, copies: CopyCheck | N
     return labels, int(flagged.sum())
 
 
+RESAVES = {"JPEG quality 75": 75, "JPEG quality 90": 90, "JPEG quality 95": 95, "PNG": None}
+
+
+def resave_changes(model: Detector, images: torch.Tensor, copies: CopyCheck | None = None,
+                   resaves: dict[str, int | None] = RESAVES) -> dict[str, float]:
+    """The share of labels that change when every image is saved again (as JPEG at a quality, or losslessly as
+    PNG) and labelled anew: a detector of generated images should not decide on how a file was last saved."""
+    before = torch.tensor(classify_images(model, images, copies)[0])
+    changes = {}
+    for name, quality in resaves.items():
+        again = images.clone() if quality is None else jpeg_round_trip(images, quality)  # PNG keeps every pixel
+        after = torch.tensor(classify_images(model, again, copies)[0])
+        changes[name] = float((after != before).float().mean())
+    return changes
+
+
 def classify_folder(model: Detector, folder: str | os.PathLike, copies: CopyCheck | None = None, *,
                     warn: bool = True) -> list[tuple[str, int]]:
     """(file name, label) for every readable image of `folder`, sorted by name; unreadable files are skipped."""
