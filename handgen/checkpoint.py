@@ -88,14 +88,12 @@ def restore_rng_states(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda_states)
 
 
-def strip_optimizer_state(path: str | os.PathLike) -> None:
-    """Turn a finished run's checkpoint into a small final one: weights, config and history only.
-
-    It still loads for sampling and counts as complete, but can no longer be trained further.
-    """
+def strip_optimizer_state(path: str | os.PathLike, final: str | os.PathLike | None = None) -> Path:
+    """Turn a finished run's checkpoint into a small final one (in place, or written to `final`): weights, config
+    and history only. It still loads for sampling and counts as complete, but can no longer be trained further."""
     state = read_checkpoint(path)
     state["optimizers"] = {}
-    save_state(state, path)
+    return save_state(state, final or path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -55,22 +55,26 @@ class LiveLosses:
         plt.close("all")
 
 
-def show_grids(grids: dict[str, torch.Tensor], columns: int = 10, scale: float = 0.4) -> plt.Figure:
-    """Side-by-side grids of uint8 images (N, 1, 32, 32), one panel per title; `scale` inches per image."""
+def show_grids(grids: dict[str, torch.Tensor], columns: int = 10, scale: float = 0.4, upscale: int = 1) -> plt.Figure:
+    """Side-by-side grids of uint8 images (N, 1, 32, 32), one panel per title; `scale` inches per image, each pixel
+    drawn as an `upscale` x `upscale` block (nearest neighbour: no smoothing hides a defect)."""
     rows = max(-(-len(images) // columns) for images in grids.values())
     figure, axes = plt.subplots(1, len(grids), squeeze=False,
                                 figsize=(len(grids) * (columns * scale + 0.3), rows * scale + 0.6))
     for axis, (title, images) in zip(axes[0], grids.items()):
-        axis.imshow(image_grid(images, columns=columns), cmap="gray", vmin=0, vmax=255)
+        big = images.repeat_interleave(upscale, 2).repeat_interleave(upscale, 3) if upscale > 1 else images
+        axis.imshow(image_grid(big, columns=columns, padding=2 * upscale), cmap="gray", vmin=0, vmax=255,
+                    interpolation="nearest")
         axis.set_title(title, fontsize=9)
         axis.axis("off")
     figure.tight_layout()
     return figure
 
 
-def plot_study(study, title: str = "") -> plt.Figure:
-    """An Optuna study in three panels: each trial's score (pruned ones at their last report) with the best
-    so far; the intermediate scores the pruner saw; the parameters' importances (fANOVA)."""
+def plot_study(study, title: str = "", log: bool = False) -> plt.Figure:
+    """An Optuna study in three panels: each trial's score (pruned ones at their last report, failed ones named in
+    the legend) with the best so far; the intermediate scores the pruner saw; the parameters' importances (fANOVA).
+    `log`: logarithmic score axes, for scores that span orders of magnitude."""
     import optuna
 
     states = optuna.trial.TrialState
@@ -79,9 +83,13 @@ def plot_study(study, title: str = "") -> plt.Figure:
     figure, (history, curves, importance) = plt.subplots(1, 3, figsize=(15, 3.6))
     complete = [t for t in trials if t.state == states.COMPLETE]
     pruned = [t for t in trials if t.state == states.PRUNED and t.intermediate_values]
-    history.scatter([t.number for t in complete], [t.value for t in complete], label="complete", color="C0")
+    failed = [t for t in study.trials if t.state == states.FAIL]
+    history.scatter([t.number for t in complete], [t.value for t in complete], label=f"complete ({len(complete)})",
+                    color="C0")
     history.scatter([t.number for t in pruned], [t.intermediate_values[max(t.intermediate_values)] for t in pruned],
-                    marker="x", color="gray", label="pruned (last report)")
+                    marker="x", color="gray", label=f"pruned, at its last report ({len(pruned)})")
+    if failed:
+        history.plot([], [], " ", label=f"failed ({len(failed)}): no score")
     if complete:
         best, running = [], None
         for trial in sorted(complete, key=lambda t: t.number):
@@ -95,6 +103,8 @@ def plot_study(study, title: str = "") -> plt.Figure:
         curves.plot(steps, [trial.intermediate_values[s] for s in steps], marker=".",
                     color="C0" if trial.state == states.COMPLETE else "lightgray")
     curves.set(xlabel="epoch", ylabel="objective", title="intermediate scores (grey: pruned)")
+    for axis in (history, curves) if log else ():
+        axis.set_yscale("symlog", linthresh=0.01)  # logarithmic above 0.01, linear through the zeros below
     if len(complete) >= 2:
         scores = optuna.importance.get_param_importances(study)
         importance.barh(list(scores)[::-1], list(scores.values())[::-1], color="C2")
