@@ -105,6 +105,7 @@ from .train import (
     train_gan,
     train_generator,
     train_one_epoch,
+    train_prior,
     train_vae,
     train_vqvae,
     vae_task,
@@ -128,7 +129,7 @@ __all__ = [
     "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR", "REAL_HANDS", "real_hands_split", "resave_changes",
     "RESULTS", "RUNS", "sample_to_folder", "schemes_in", "seed_everything", "show_grids", "strip_optimizer_state",
     "Task", "to_float", "to_uint8", "train_detector", "train_gan", "train_generator", "train_judge",
-    "train_one_epoch", "train_vae", "train_vqvae", "TrainingDiverged", "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE",
-    "two_sample_test", "VAE", "VAE_LABEL", "vae_task", "VAEConfig", "VERSION", "VQVAE", "vqvae_task", "VQVAEConfig",
-    "with_cpu_minutes", "write_predictions_csv", "Yardstick",
+    "train_one_epoch", "train_prior", "train_vae", "train_vqvae", "TrainingDiverged", "TWO_SAMPLE_CONFIG",
+    "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL", "vae_task", "VAEConfig", "VERSION", "VQVAE",
+    "vqvae_task", "VQVAEConfig", "with_cpu_minutes", "write_predictions_csv", "Yardstick",
 ]

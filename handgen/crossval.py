@@ -86,16 +86,24 @@ class OutOfFold:
     fake_folds: np.ndarray           # (N,) the fold of each
     real_probabilities: torch.Tensor  # (M, 3) the generators' held-out real hands, as each fold's model saw them
     real_folds: np.ndarray           # (M,)
+    real_images: list[str] | None = None  # (M,) the content hash of each, the same hand under every fold
 
     def decide(self, offsets=(0.0, 0.0, 0.0), real: bool = False) -> np.ndarray:
         """Labels of the held-out fakes (or real hands) with `offsets` added to the log-probabilities."""
         probabilities = self.real_probabilities if real else self.probabilities
-        return (probabilities.clamp_min(1e-4).log() + torch.tensor(offsets)).argmax(1).numpy()
+        return _decide(probabilities, offsets)
 
-    def confusion(self, offsets=(0.0, 0.0, 0.0)) -> np.ndarray:
-        """Confusion matrix (3, 3) over the held-out fakes and real hands."""
-        truth = np.concatenate([self.held_out.labels.numpy(), np.full(len(self.real_folds), REAL)])
-        predicted = np.concatenate([self.decide(offsets), self.decide(offsets, real=True)])
+    def confusion(self, offsets=(0.0, 0.0, 0.0), once: bool = False) -> np.ndarray:
+        """Confusion matrix (3, 3) over the held-out fakes and real hands; every fold's model sees the 500 held-out
+        real hands, and `once` counts each of them once, its probabilities averaged over the folds."""
+        reals = self.real_probabilities
+        if once and self.real_images is not None:
+            by_hand: dict[str, list[torch.Tensor]] = {}
+            for digest, row in zip(self.real_images, reals):
+                by_hand.setdefault(digest, []).append(row)
+            reals = torch.stack([torch.stack(rows).mean(0) for rows in by_hand.values()]).reshape(-1, 3)
+        truth = np.concatenate([self.held_out.labels.numpy(), np.full(len(reals), REAL)])
+        predicted = np.concatenate([self.decide(offsets), _decide(reals, offsets)])
         return confusion_matrix(truth, predicted)
 
     def summary(self, offsets=(0.0, 0.0, 0.0)) -> dict:
@@ -113,9 +121,10 @@ class OutOfFold:
     def on_folds(self, folds) -> OutOfFold:
         """The predictions of `folds` only: recipes run on different folds compare on the folds they share."""
         fakes, reals = np.isin(self.fake_folds, folds), np.isin(self.real_folds, folds)
+        images = [d for d, keep in zip(self.real_images, reals) if keep] if self.real_images is not None else None
         return OutOfFold(self.scheme, self.recipe, [f for f in self.folds if f in folds],
                          self.held_out.subset(torch.from_numpy(fakes)), self.probabilities[fakes],
-                         self.fake_folds[fakes], self.real_probabilities[reals], self.real_folds[reals])
+                         self.fake_folds[fakes], self.real_probabilities[reals], self.real_folds[reals], images)
 
     def model_weights(self) -> np.ndarray:
         """A weight for each held-out fake: 1 over the number of its model's held-out images, so every student
@@ -154,6 +163,10 @@ class OutOfFold:
         low, high = np.percentile(boot, [2.5, 97.5])
         return {"expected_accuracy": float(point), "expected_low": float(low), "expected_high": float(high),
                 "models": len(accuracies)}
+
+
+def _decide(probabilities: torch.Tensor, offsets) -> np.ndarray:
+    return (probabilities.clamp_min(1e-4).log() + torch.tensor(offsets)).argmax(1).numpy()
 
 
 OFFSET_GRID = np.arange(0.0, 2.01, 0.25)
@@ -231,5 +244,5 @@ def read_out_of_fold(path: str | os.PathLike, scheme: str = "seen models",
     return OutOfFold(scheme, recipe, sorted({row["fold"] for row in fakes}), held_out,
                      torch.tensor([undecided(row) for row in fakes]), np.array([row["fold"] for row in fakes]),
                      torch.tensor([undecided(row) for row in reals]).reshape(-1, 3),
-                     np.array([row["fold"] for row in reals], dtype=int))
+                     np.array([row["fold"] for row in reals], dtype=int), [row["image"] for row in reals])
 

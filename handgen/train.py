@@ -179,11 +179,12 @@ def vae_task(model: VAE, config: VAEConfig, device: torch.device | str | None = 
 
 
 def vqvae_task(model: VQVAE, config: VQVAEConfig, device: torch.device | str | None = None,
-               validation: torch.Tensor | None = None) -> Task:
+               validation: torch.Tensor | None = None, prior_only: bool = False) -> Task:
     """Two stages in one run: `config.epochs` of the autoencoder (Adam, likelihood plus commitment), then
-    `config.prior_epochs` of the code prior on the frozen encoder's codes (AdamW, cross-entropy). With `validation`
-    (held-out uint8 hands), each epoch logs the stage's held-out loss: the prior's is the guard against memorising
-    the training grids, which would make samples copies."""
+    `config.prior_epochs` of the code prior on the frozen encoder's codes (AdamW, cross-entropy); `prior_only`:
+    the second stage alone, on an autoencoder already trained. With `validation` (held-out uint8 hands), each epoch
+    logs the stage's held-out loss: the prior's is the guard against memorising the training grids, which would make
+    samples copies."""
     model.to(pick_device(device))
     autoencoder = [p for name, p in model.named_parameters() if not name.startswith("prior.")]
     optimizers = {"autoencoder": torch.optim.Adam(autoencoder, lr=config.lr),
@@ -191,7 +192,7 @@ def vqvae_task(model: VQVAE, config: VQVAEConfig, device: torch.device | str | N
     stage = {"prior": False}
 
     def begin_epoch(epoch: int) -> None:
-        stage["prior"] = epoch >= config.epochs
+        stage["prior"] = prior_only or epoch >= config.epochs
 
     def step(images: torch.Tensor, _labels: Any, _step: int) -> dict[str, torch.Tensor]:
         if stage["prior"]:
@@ -212,8 +213,9 @@ def vqvae_task(model: VQVAE, config: VQVAEConfig, device: torch.device | str | N
             return {}
         return held_out_vqvae_losses(model, validation.to(images.device), config, stage["prior"])
 
-    return Task(model, config, optimizers, step, end_epoch, mixed_precision=config.mixed_precision,
-                epochs=config.epochs + config.prior_epochs, begin_epoch=begin_epoch)
+    total = config.prior_epochs if prior_only else config.epochs + config.prior_epochs
+    return Task(model, config, optimizers, step, end_epoch, mixed_precision=config.mixed_precision, epochs=total,
+                begin_epoch=begin_epoch)
 
 
 @torch.no_grad()
@@ -382,6 +384,13 @@ def train_vqvae(model: VQVAE, images: torch.Tensor, config: VQVAEConfig, *, vali
     """Train a VQ-VAE and then its prior on uint8 images (N, 1, 32, 32), held-out `validation` monitored."""
     return fit(vqvae_task(model, config, device, validation), images, checkpoint=checkpoint, callbacks=callbacks,
                progress=progress)
+
+
+def train_prior(model: VQVAE, images: torch.Tensor, config: VQVAEConfig, *, validation: torch.Tensor | None = None,
+                checkpoint=None, callbacks=(), device=None, progress: bool = True) -> History:
+    """Train only the code prior of a VQ-VAE whose autoencoder is trained, for `config.prior_epochs`."""
+    return fit(vqvae_task(model, config, device, validation, prior_only=True), images, checkpoint=checkpoint,
+               callbacks=callbacks, progress=progress)
 
 
 def train_generator(model: VAE | VQVAE | GAN, images: torch.Tensor, config, **options) -> History:

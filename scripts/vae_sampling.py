@@ -1,4 +1,5 @@
-"""How a trained VAE should draw its codes: the fitted mixture's size and its sampling temperature.
+"""How a trained VAE should draw its codes: the fitted mixture's size and its sampling temperature (for a VQ-VAE,
+the temperature of its learned prior).
 
 The decoder is left as trained; for each variant the mixture is refitted to the training hands' codes and 1000
 samples are scored by the judge (fool rate) and against memorisation (copy share of 250). Also the ceiling of any
@@ -17,6 +18,7 @@ import torch
 
 from handgen import (
     VAE,
+    VQVAE,
     append_rows,
     copy_share,
     fool_rate,
@@ -43,9 +45,18 @@ def main() -> None:
     train, holdout = real_hands_split()
     judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), progress=False)
     with torch.no_grad():
-        ceiling = to_uint8(trained.decode(trained.encode(to_float(holdout.images))[0]))
-    rows = [{"variant": "decoded posterior means of held-out hands (the ceiling)",
+        codes = trained.encode(to_float(holdout.images))
+        ceiling = to_uint8(trained.decode(codes if isinstance(trained, VQVAE) else codes[0]))
+    rows = [{"variant": "held-out hands decoded from their codes (the ceiling)",
              **fool_rate(judge, jpeg_round_trip(ceiling))}]
+    if isinstance(trained, VQVAE):  # the learned prior stays; only how sharply it is sampled changes
+        for temperature in args.temperatures:
+            trained.config.prior_temperature = temperature
+            samples = jpeg_round_trip(generate(trained, 1000, seed=1))
+            rows.append({"variant": f"prior at temperature {temperature}", **fool_rate(judge, samples),
+                         "copy_share": copy_share(samples[:250].numpy(), train.images.numpy(),
+                                                  holdout.images[:250].numpy())})
+        args.components = []
     weights = {key: value for key, value in trained.state_dict().items() if not key.startswith("prior.")}
     for components, temperature in itertools.product(args.components, args.temperatures):
         variant = dataclasses.replace(config, prior_components=components, prior_temperature=temperature)
