@@ -189,7 +189,7 @@ def run_tune(args: argparse.Namespace) -> None:
                                                                              ("epochs", args.epochs)) if v})
     storage_url(args.storage)  # a storage that cannot hold the study fails before the objective is built
     torch.set_num_threads(args.threads)
-    objective = study_objective(args.family, budget, zoo_cache=args.zoo_cache)
+    objective = study_objective(args.family, budget, zoo_cache=args.zoo_cache, autoencoder=args.autoencoder)
     study = run_study(args.family, objective, budget, args.storage, seed=args.worker)
     print(format_table(trial_table(study)))
     print(f"best trial {study.best_trial.number}: value {study.best_value:.4f}, params {study.best_params}")
@@ -281,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--threads", type=bounded_int(1, 256), default=torch.get_num_threads(),
                      help="CPU threads (1 runs two workers side by side on 2 cores)")
     sub.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="detector: samples of the generator zoo")
+    sub.add_argument("--autoencoder", help="vae: the VQ-VAE whose prior is searched (default: checkpoints/vae.pt)")
     sub.set_defaults(run=run_tune)
     return parser
 

@@ -27,7 +27,7 @@ import numpy as np
 import optuna
 import torch
 
-from .checkpoint import FAMILIES
+from .checkpoint import FAMILIES, CheckpointError, load_model
 from .classifier import Detector, DetectorConfig, predict_proba
 from .data import jpeg_round_trip, real_hands_split
 from .detection import DataRecipe, DetectorSources, detector_sources, provided_examples
@@ -35,9 +35,10 @@ from .files import OutputError
 from .gan import GANConfig
 from .metrics import accuracy_by_group
 from .realism import fool_rate, train_judge
+from .runtime import CHECKPOINTS
 from .sample import generate
-from .train import TrainingDiverged, train_detector, train_generator
-from .vae import VAE, VAEConfig
+from .train import TrainingDiverged, train_detector, train_generator, train_prior
+from .vqvae import VQVAE, VQVAEConfig
 
 Objective = Callable[[optuna.Trial], float]
 SAMPLES_PER_SCORE = 1000  # fool rate of 1000 samples: a 95% interval of about +-0.03
@@ -55,22 +56,20 @@ class StudyBudget:
 
 
 # a first rung below 30 epochs ranks GANs on fool rates still at their floor (0.00-0.04): noise, not promise
-BUDGETS = {"vae": StudyBudget(trials=12, epochs=80, report_every=10, min_epochs=20),
+BUDGETS = {"vae": StudyBudget(trials=10, epochs=40, report_every=10, min_epochs=10),
            "gan": StudyBudget(trials=14, epochs=100, report_every=10, min_epochs=30),
            "detector": StudyBudget(trials=6, epochs=6, report_every=1, min_epochs=1)}
 QUICK_BUDGETS = {family: StudyBudget(trials=2, epochs=1, report_every=1, min_epochs=1) for family in FAMILIES}
 
 
-def suggest_vae(trial: optuna.Trial) -> VAEConfig:
-    """Capacity (latent size, width), the KL weight (blur against prior fit), the learning rate, and how codes are
-    drawn: the sampling mixture's size and temperature."""
-    return VAEConfig(
-        latent_dim=trial.suggest_categorical("latent_dim", [32, 64, 128]),
-        width=trial.suggest_categorical("width", [32, 48]),
-        kl_weight=trial.suggest_float("kl_weight", 0.5, 2.0, log=True),
-        lr=trial.suggest_float("lr", 3e-4, 3e-3, log=True),
-        prior_components=trial.suggest_categorical("prior_components", [20, 50, 100]),
-        prior_temperature=trial.suggest_categorical("prior_temperature", [1.0, 1.2]),
+def suggest_vae(trial: optuna.Trial) -> VQVAEConfig:
+    """The VQ-VAE's prior, which decides how good its samples are once the autoencoder is trained: depth, width,
+    dropout and learning rate (sampled at temperature 1; the temperature is chosen afterwards, against copying)."""
+    return VQVAEConfig(
+        prior_layers=trial.suggest_categorical("prior_layers", [2, 4, 6]),
+        prior_width=trial.suggest_categorical("prior_width", [128, 192]),
+        prior_dropout=trial.suggest_float("prior_dropout", 0.0, 0.3),
+        prior_lr=trial.suggest_float("prior_lr", 3e-4, 3e-3, log=True),
     )
 
 
@@ -105,6 +104,7 @@ def suggest_detector(trial: optuna.Trial) -> tuple[DetectorConfig, DataRecipe]:
 
 
 SUGGEST = {"vae": suggest_vae, "gan": suggest_gan}
+SUGGEST_DEFAULTS = {"vae": VQVAEConfig, "gan": GANConfig}  # what the adopted recipe of each search space is
 
 
 def searched_parameters(family: str) -> list[str]:
@@ -117,7 +117,7 @@ def searched_parameters(family: str) -> list[str]:
 
 def enqueue_adopted(study: optuna.Study, family: str) -> None:
     """Make the adopted recipe (the config defaults) the study's first trial, so the search confirms or beats it."""
-    defaults = FAMILIES[family].config()
+    defaults = SUGGEST_DEFAULTS[family]()
     study.enqueue_trial({name: getattr(defaults, name) for name in searched_parameters(family)},
                         user_attrs={"adopted": True}, skip_if_exists=True)
 
@@ -134,40 +134,71 @@ def _scored_epoch(epoch: int, budget: StudyBudget) -> bool:
 
 
 def generator_objective(family: str, train_images: torch.Tensor, judge: Detector, budget: StudyBudget) -> Objective:
-    """Train a VAE or GAN from a trial's config for `budget.epochs`; the judge's fool rate of its samples (stored as
-    JPEG), higher is better, reported every `budget.report_every` epochs."""
-    prior_images = train_images[torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:2000]]
+    """Train a model of `family` from a trial's config for `budget.epochs`; the judge's fool rate of its samples
+    (stored as JPEG), higher is better, reported every `budget.report_every` epochs."""
 
     def objective(trial: optuna.Trial) -> float:
         config = dataclasses.replace(SUGGEST[family](trial), epochs=budget.epochs)
-        model, seconds, scores = FAMILIES[family].model(config), [0.0], {}
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        trial.set_user_attr("threads", torch.get_num_threads())
-
-        def score(epoch: int, logs: dict[str, float]) -> None:
-            seconds[0] += logs["seconds"]
-            if not _scored_epoch(epoch, budget):
-                return
-            if isinstance(model, VAE) and epoch + 1 < config.epochs:  # the last epoch fits it on all images
-                model.fit_prior(prior_images.to(next(model.parameters()).device), seed=config.seed)
-            scores.update(fool_rate(judge, jpeg_round_trip(generate(model, SAMPLES_PER_SCORE, seed=1))))
-            trial.set_user_attr("train_minutes", seconds[0] / 60)
-            report_or_prune(trial, scores["fool_rate"], epoch + 1)
-
-        train_generator(model, train_images, config, callbacks=[score], progress=False)
-        return scores["fool_rate"]
+        return _train_and_score(trial, FAMILIES[family].model(config), config, train_images, judge, budget)
 
     return objective
 
 
-def study_objective(family: str, budget: StudyBudget, *, quick: bool = False,
-                    zoo_cache: str | Path | None = None) -> Objective:
-    """The objective of one family on the project's data (quick: 1024 training hands, a one-epoch zoo)."""
+def prior_objective(autoencoder: VQVAE, train_images: torch.Tensor, judge: Detector, budget: StudyBudget) -> Objective:
+    """Train a trial's prior for `budget.epochs` on the codes of a trained VQ-VAE's autoencoder (left as it is);
+    the judge's fool rate of its samples at temperature 1, higher is better."""
+    weights = {key: value for key, value in autoencoder.state_dict().items() if not key.startswith("prior.")}
+    searched = searched_parameters("vae")
+
+    def objective(trial: optuna.Trial) -> float:
+        suggested = suggest_vae(trial)
+        config = dataclasses.replace(autoencoder.config, **{name: getattr(suggested, name) for name in searched},
+                                     prior_epochs=budget.epochs, prior_temperature=1.0)
+        model = VQVAE(config)
+        model.load_state_dict(weights, strict=False)
+        return _train_and_score(trial, model, config, train_images, judge, budget, prior_only=True)
+
+    return objective
+
+
+def _train_and_score(trial: optuna.Trial, model, config, train_images: torch.Tensor, judge: Detector,
+                     budget: StudyBudget, prior_only: bool = False) -> float:
+    """Train `model`, scoring its samples every `budget.report_every` epochs for the pruner; the last score."""
+    seconds, scores = [0.0], {}
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr("threads", torch.get_num_threads())
+
+    def score(epoch: int, logs: dict[str, float]) -> None:
+        seconds[0] += logs["seconds"]
+        if not _scored_epoch(epoch, budget):
+            return
+        scores.update(fool_rate(judge, jpeg_round_trip(generate(model, SAMPLES_PER_SCORE, seed=1))))
+        trial.set_user_attr("train_minutes", seconds[0] / 60)
+        report_or_prune(trial, scores["fool_rate"], epoch + 1)
+
+    if prior_only:
+        train_prior(model, train_images, config, callbacks=[score], progress=False)
+    else:
+        train_generator(model, train_images, config, callbacks=[score], progress=False)
+    return scores["fool_rate"]
+
+
+def study_objective(family: str, budget: StudyBudget, *, quick: bool = False, zoo_cache: str | Path | None = None,
+                    autoencoder: str | Path | None = None) -> Objective:
+    """The objective of one family on the project's data (quick: 1024 training hands, a one-epoch zoo); the VAE's
+    searches the prior of the VQ-VAE at `autoencoder` (default: the final one)."""
     if family == "detector":
         return detector_objective(detector_sources(zoo_cache, quick=quick), budget)
     train, holdout = real_hands_split()
     judge, _ = train_judge(train.images, holdout.images, provided_examples(warn=False), progress=False)
-    return generator_objective(family, train.images[:1024] if quick else train.images, judge, budget)
+    images = train.images[:1024] if quick else train.images
+    if family == "vae":
+        model, _ = load_model(autoencoder or CHECKPOINTS / "vae.pt")
+        if not isinstance(model, VQVAE):
+            raise CheckpointError(f"{autoencoder or CHECKPOINTS / 'vae.pt'} holds a {type(model).__name__}; the VAE "
+                                  "study searches the prior of a trained VQ-VAE")
+        return prior_objective(model, images, judge, budget)
+    return generator_objective(family, images, judge, budget)
 
 
 def source_balanced_accuracy(model: Detector, validation) -> tuple[float, dict[str, float]]:

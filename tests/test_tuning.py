@@ -14,17 +14,20 @@ from handgen.classifier import Detector, DetectorConfig
 from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
 from handgen.detection import DataRecipe, DetectorSources
 from handgen.files import OutputError
+from handgen.train import train_vqvae
 from handgen.tuning import (
     StudyBudget,
     detector_objective,
     finished_trials,
     generator_objective,
     open_study,
+    prior_objective,
     report_or_prune,
     run_study,
     state_counts,
     trial_table,
 )
+from handgen.vqvae import VQVAE, VQVAEConfig
 from tests.conftest import synthetic_hands
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -65,16 +68,18 @@ def test_successive_halving_stops_a_trial_behind_its_rung_and_lets_the_leader_fi
 
 def test_two_workers_share_one_study(tmp_path):
     """Two processes on one storage add trials to the same study, and stop once it holds all of them."""
-    code = ("import sys, optuna; from handgen.tuning import StudyBudget, run_study\n"
+    code = ("import os, sys, time, optuna; from handgen.tuning import StudyBudget, run_study\n"
             "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
-            "run_study('vae', lambda t: t.suggest_float('x', 0, 1), StudyBudget(trials=12, epochs=1), sys.argv[1],"
-            " seed=int(sys.argv[2]))\n")
+            "def objective(trial):\n"
+            "    trial.set_user_attr('pid', os.getpid()); time.sleep(0.5); return trial.suggest_float('x', 0, 1)\n"
+            "run_study('detector', objective, StudyBudget(trials=12, epochs=1), sys.argv[1], seed=int(sys.argv[2]))\n")
     workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "shared.db"), str(worker)])
                for worker in (0, 1)]
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
-    study = open_study("vae", tmp_path / "shared.db")
+    study = open_study("detector", tmp_path / "shared.db")
     assert len(study.trials) == 12 and state_counts(study) == {"COMPLETE": 12}
-    assert len({t.system_attrs.get("fixed_params", t.params)["x"] for t in study.trials}) == 12  # no repeats
+    assert len({t.params["x"] for t in study.trials}) == 12  # no trial repeated
+    assert len({t.user_attrs["pid"] for t in study.trials}) == 2  # both workers took part
 
 
 @pytest.mark.parametrize("content, reason", [("a folder", "is a folder"), (b"hello", "not a SQLite database")])
@@ -86,24 +91,36 @@ def test_a_storage_that_cannot_hold_a_study_is_one_line(tmp_path, content, reaso
     assert content == "a folder" or target.read_bytes() == content
 
 
-@pytest.mark.parametrize("family, params", [
-    ("vae", {"latent_dim": 32, "width": 32, "kl_weight": 1.0, "lr": 1e-3, "prior_components": 20,
-             "prior_temperature": 1.0}),
-    ("gan", {"lr_generator": 7e-4, "lr_discriminator": 1e-4, "beta2": 0.99, "batch_size": 64,
-             "loss": "relativistic", "gamma": 0.05, "augment": "translation,cutout"}),
-])
-def test_generator_objective_trains_and_scores_a_trial_on_the_judges_fool_rate(tmp_path, family, params):
+def test_the_gan_objective_trains_and_scores_a_trial_on_the_judges_fool_rate(tmp_path):
     train = torch.from_numpy(synthetic_hands(256, seed=0)[:, None])
     judge = Detector(DetectorConfig(width=4, decision_offsets=(0.0, 0.0, 0.0)))
-    objective = generator_objective(family, train, judge, StudyBudget(trials=1, epochs=2, report_every=1))
-    study = open_study(family, tmp_path / "studies.db")
-    study.enqueue_trial(params)
+    objective = generator_objective("gan", train, judge, StudyBudget(trials=1, epochs=2, report_every=1))
+    study = open_study("gan", tmp_path / "studies.db")
+    study.enqueue_trial({"lr_generator": 7e-4, "lr_discriminator": 1e-4, "beta2": 0.99, "batch_size": 64,
+                         "loss": "relativistic", "gamma": 0.05, "augment": "translation"})
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert sorted(trial.intermediate_values) == [1, 2]       # scored after each epoch, for the pruner
     assert 0 <= trial.value <= 1 and trial.value == trial.intermediate_values[2]
     assert trial.user_attrs["train_minutes"] > 0 and trial.user_attrs["threads"] >= 1
+
+
+def test_the_vae_objective_trains_only_a_prior_on_a_fixed_autoencoder(tmp_path):
+    train = torch.from_numpy(synthetic_hands(128, seed=0)[:, None])
+    config = VQVAEConfig(width=8, codebook_size=16, code_dim=8, epochs=1, prior_epochs=1, prior_width=16,
+                         prior_heads=2, batch_size=32)
+    autoencoder = VQVAE(config)
+    train_vqvae(autoencoder, train, config, progress=False)
+    frozen = {k: v.clone() for k, v in autoencoder.state_dict().items() if not k.startswith("prior.")}
+    judge = Detector(DetectorConfig(width=4, decision_offsets=(0.0, 0.0, 0.0)))
+    objective = prior_objective(autoencoder, train, judge, StudyBudget(trials=1, epochs=2, report_every=1))
+    study = open_study("vae", tmp_path / "studies.db")
+    study.enqueue_trial({"prior_layers": 2, "prior_width": 128, "prior_dropout": 0.1, "prior_lr": 1e-3})
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE and sorted(trial.intermediate_values) == [1, 2]
+    assert all(torch.equal(frozen[k], v) for k, v in autoencoder.state_dict().items() if k in frozen)
 
 
 def test_detector_objective_scores_every_validation_source(tmp_path):
