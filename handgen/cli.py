@@ -189,8 +189,9 @@ def run_tune(args: argparse.Namespace) -> None:
                                                                              ("epochs", args.epochs)) if v})
     storage_url(args.storage)  # a storage that cannot hold the study fails before the objective is built
     torch.set_num_threads(args.threads)
-    objective = study_objective(args.family, budget, zoo_cache=args.zoo_cache, autoencoder=args.autoencoder)
-    study = run_study(args.family, objective, budget, args.storage, seed=args.worker)
+    study = run_study(args.family, lambda: study_objective(args.family, budget, zoo_cache=args.zoo_cache,
+                                                           autoencoder=args.autoencoder),
+                      budget, args.storage, seed=args.worker)
     print(format_table(trial_table(study)))
     print(f"best trial {study.best_trial.number}: value {study.best_value:.4f}, params {study.best_params}")
 

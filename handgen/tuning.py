@@ -289,15 +289,16 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=COUNTED)
 
 
-def run_study(family: str, objective: Objective, budget: StudyBudget, storage: str | Path,
+def run_study(family: str, make_objective: Callable[[], Objective], budget: StudyBudget, storage: str | Path,
               seed: int = 0) -> optuna.Study:
-    """Run trials until the study holds `budget.trials` (finished or running, by any worker): none if complete."""
+    """Run trials until the study holds `budget.trials` (finished or running, by any worker); the objective is made
+    (data decoded, judge loaded) only if trials are missing, so a complete study opens in a second."""
     study = open_study(family, storage, seed, budget.min_epochs)
     if family in SUGGEST and not study.trials:
         enqueue_adopted(study, family)
     states = (*COUNTED, optuna.trial.TrialState.RUNNING)
     if len(study.get_trials(deepcopy=False, states=states)) < budget.trials:
-        study.optimize(objective, catch=(TrainingDiverged,), gc_after_trial=True,
+        study.optimize(make_objective(), catch=(TrainingDiverged,), gc_after_trial=True,
                        callbacks=[optuna.study.MaxTrialsCallback(budget.trials, states=states)])
     return study
 

@@ -40,11 +40,12 @@ def test_an_interrupted_study_resumes_with_only_the_missing_trials(tmp_path):
         calls.append(trial.number)
         return (trial.suggest_float("x", -5, 5) - 2.0) ** 2
 
-    run_study("vae", objective, StudyBudget(trials=3, epochs=1), storage)
+    run_study("detector", lambda: objective, StudyBudget(trials=3, epochs=1), storage)
     assert len(calls) == 3
-    study = run_study("vae", objective, StudyBudget(trials=3, epochs=1), storage)   # complete: nothing to run
+    never = lambda: pytest.fail("a complete study made its objective")  # noqa: E731
+    study = run_study("detector", never, StudyBudget(trials=3, epochs=1), storage)   # complete: nothing to run
     assert len(calls) == 3 and len(finished_trials(study)) == 3
-    study = run_study("vae", objective, StudyBudget(trials=5, epochs=1), storage)
+    study = run_study("detector", lambda: objective, StudyBudget(trials=5, epochs=1), storage)
     assert calls == [0, 1, 2, 3, 4] and len(study.trials) == 5
     assert trial_table(study, top=2)[0]["value"] == pytest.approx(max(t.value for t in study.trials), abs=1e-4)
     assert state_counts(study) == {"COMPLETE": 5}
@@ -72,7 +73,8 @@ def test_two_workers_share_one_study(tmp_path):
             "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
             "def objective(trial):\n"
             "    trial.set_user_attr('pid', os.getpid()); time.sleep(0.5); return trial.suggest_float('x', 0, 1)\n"
-            "run_study('detector', objective, StudyBudget(trials=12, epochs=1), sys.argv[1], seed=int(sys.argv[2]))\n")
+            "run_study('detector', lambda: objective, StudyBudget(trials=12, epochs=1), sys.argv[1],"
+            " seed=int(sys.argv[2]))\n")
     workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "shared.db"), str(worker)])
                for worker in (0, 1)]
     assert [worker.wait(timeout=120) for worker in workers] == [0, 0]
