@@ -18,7 +18,7 @@ lock:  # rewrite requirements.lock from a fresh virtual environment (torch's CPU
 	mv $(LOCK).new $(LOCK) && rm -rf $(LOCK_ENV)
 
 generators:
-	$(PYTHON) -m handgen train-vae --checkpoint $(RUNS)/vae.pt
+	$(PYTHON) -m handgen train-vqvae --checkpoint $(RUNS)/vae.pt
 	$(PYTHON) -m handgen train-gan --checkpoint $(RUNS)/gan.pt
 
 samples:

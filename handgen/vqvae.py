@@ -26,23 +26,24 @@ GRID = IMAGE_SIZE // 4  # the code grid is 8x8: two stride-2 convolutions
 
 @dataclass
 class VQVAEConfig:
-    """The autoencoder, its codebook and its prior; `epochs` train the autoencoder, then `prior_epochs` the prior."""
+    """The autoencoder, its codebook and its prior; `epochs` train the autoencoder, then `prior_epochs` the prior.
+    Width, lengths, depth and temperature from the realism curves and the VAE study of `Hypertuning.ipynb`."""
 
-    width: int = 64               # channels at 16x16; twice that at 8x8
+    width: int = 32               # channels at 16x16; twice that at 8x8
     codebook_size: int = 256      # how many code vectors
     code_dim: int = 32            # their size
     commitment: float = 0.25      # beta: weight of the pull of encoder outputs towards their codes
     codebook_decay: float = 0.99  # the codebook's moving average
     lr: float = 1e-3              # Adam, the autoencoder
     batch_size: int = 64
-    epochs: int = 60              # of the autoencoder
-    prior_epochs: int = 30        # of the prior, after the autoencoder's
+    epochs: int = 40              # of the autoencoder
+    prior_epochs: int = 40        # of the prior, after the autoencoder's
     prior_width: int = 128        # the transformer's model width
     prior_layers: int = 4
     prior_heads: int = 4
     prior_dropout: float = 0.1
     prior_lr: float = 1e-3        # AdamW, the prior
-    prior_temperature: float = 1.0  # sampling: divides the prior's logits
+    prior_temperature: float = 1.0  # sampling: divides the prior's logits (below 1: the likelier codes, and copies)
     seed: int = 0
     mixed_precision: bool = True  # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
 
