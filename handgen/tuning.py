@@ -108,9 +108,13 @@ SUGGEST_DEFAULTS = {"vae": VQVAEConfig, "gan": GANConfig}  # what the adopted re
 
 
 def searched_parameters(family: str) -> list[str]:
-    """The names a family's search space suggests (read off one suggestion)."""
-    study = optuna.create_study()
-    trial = study.ask()
+    """The names a family's search space suggests (read off one suggestion of a throw-away study)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        trial = optuna.create_study().ask()
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     SUGGEST[family](trial)
     return list(trial.params)
 
