@@ -65,7 +65,7 @@ from .detection import (
     resave_changes,
     write_predictions_csv,
 )
-from .gan import GAN, GANConfig
+from .gan import GAN, GANConfig, discriminator_loss, generator_loss
 from .metrics import confusion_matrix, copy_share, nearest_distances, per_class_recall
 from .plots import LiveLosses, plot_confusions, plot_curves, plot_study, show_grids
 from .realism import (
@@ -88,6 +88,8 @@ from .runtime import (
     RUNS,
     VERSION,
     device_summary,
+    fast_bfloat16,
+    mixed_precision,
     output_root,
     pick_device,
     quick_mode,
@@ -119,17 +121,18 @@ __all__ = [
     "append_rows", "blurred", "build_yardstick", "CHANNELS", "CheckpointError", "CHECKPOINTS", "classify_folder",
     "classify_images", "confusion_matrix", "copy_share", "CopyCheck", "cross_fitted_balanced_accuracy",
     "data_summary", "DataError", "DataRecipe", "decode_image", "describe_folder", "Detector", "detector_sources",
-    "detector_task", "DetectorConfig", "DetectorSources", "device_summary", "FAMILIES", "find_folder", "fit",
-    "fit_decision_offsets", "fit_detector", "fold_batch_norms", "fool_rate", "format_table", "GAN", "GAN_LABEL",
-    "gan_task", "GANConfig", "generate", "GENERATOR_FAMILIES", "generator_split", "image_grid", "IMAGE_SIZE",
-    "images_of", "ImageSet", "jpeg_round_trip", "LabelledSet", "LABELS", "list_image_files", "LiveLosses",
-    "load_detector", "load_folder", "load_model", "nearest_distances", "offset_table", "output_root",
-    "per_class_recall", "pick_device", "PixelStatistics", "plot_confusions", "plot_curves", "plot_study",
-    "predict_labels", "predict_proba", "provided_examples", "PROVIDED_FOLDERS", "quick_mode", "read_checkpoint",
-    "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR", "REAL_HANDS", "real_hands_split", "resave_changes",
-    "RESULTS", "RUNS", "sample_to_folder", "schemes_in", "seed_everything", "show_grids", "strip_optimizer_state",
-    "Task", "to_float", "to_uint8", "train_detector", "train_gan", "train_generator", "train_judge",
-    "train_one_epoch", "train_prior", "train_vae", "train_vqvae", "TrainingDiverged", "TWO_SAMPLE_CONFIG",
-    "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL", "vae_task", "VAEConfig", "VERSION", "VQVAE",
-    "vqvae_task", "VQVAEConfig", "with_cpu_minutes", "write_predictions_csv", "Yardstick",
+    "detector_task", "DetectorConfig", "DetectorSources", "device_summary", "discriminator_loss", "FAMILIES",
+    "fast_bfloat16", "find_folder", "fit", "fit_decision_offsets", "fit_detector", "fold_batch_norms", "fool_rate",
+    "format_table", "GAN", "GAN_LABEL", "gan_task", "GANConfig", "generate", "GENERATOR_FAMILIES", "generator_loss",
+    "generator_split", "image_grid", "IMAGE_SIZE", "images_of", "ImageSet", "jpeg_round_trip", "LabelledSet",
+    "LABELS", "list_image_files", "LiveLosses", "load_detector", "load_folder", "load_model", "mixed_precision",
+    "nearest_distances", "offset_table", "output_root", "per_class_recall", "pick_device", "PixelStatistics",
+    "plot_confusions", "plot_curves", "plot_study", "predict_labels", "predict_proba", "provided_examples",
+    "PROVIDED_FOLDERS", "quick_mode", "read_checkpoint", "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR",
+    "REAL_HANDS", "real_hands_split", "resave_changes", "RESULTS", "RUNS", "sample_to_folder", "schemes_in",
+    "seed_everything", "show_grids", "strip_optimizer_state", "Task", "to_float", "to_uint8", "train_detector",
+    "train_gan", "train_generator", "train_judge", "train_one_epoch", "train_prior", "train_vae", "train_vqvae",
+    "TrainingDiverged", "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL", "vae_task",
+    "VAEConfig", "VERSION", "VQVAE", "vqvae_task", "VQVAEConfig", "with_cpu_minutes", "write_predictions_csv",
+    "Yardstick",
 ]
