@@ -4,6 +4,8 @@ RUNS ?= runs
 LOCK ?= requirements.lock
 LOCK_ENV ?= /tmp/handgen-lock-env
 
+FOLDS ?= 0 1 2 3
+
 .PHONY: install lock run test lint generators samples detector csv evaluate tune bench crossval curves yardstick tables
 
 install:  # the locked versions; a torch already there (Colab's CUDA build) is kept
@@ -46,10 +48,9 @@ tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by si
 	$(PYTHON) -m handgen tune gan
 	$(PYTHON) -m handgen tune detector
 
-crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (two folds side by side: ~17 min a pair, 4 pairs)
-	for scheme in "seen models" "unseen models"; do for pair in "0 1" "2 3"; do \
-		for fold in $$pair; do $(PYTHON) -m handgen crossval --fold $$fold --scheme "$$scheme" --threads 1 & done; \
-		wait; done; done
+crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (one core a fold, two side by side: ~30 min a pair; FOLDS="0 1" runs fewer)
+	for scheme in "seen models" "unseen models"; do for fold in $(FOLDS); do echo "$$fold --scheme \"$$scheme\""; done; done \
+		| xargs -P 2 -L 1 $(PYTHON) -m handgen crossval --threads 1 --fold
 
 curves:  # the realism curves behind GenAI Models.ipynb and the README's Q2 (hours on 2 cores; each run resumes)
 	$(PYTHON) scripts/realism_curve.py gan --name final --epochs 250 --every 10 --two-sample-at 100 150 200 250

@@ -56,7 +56,7 @@ class StudyBudget:
 
 
 # a first rung below 30 epochs ranks GANs on fool rates still at their floor (0.00-0.04): noise, not promise
-BUDGETS = {"vae": StudyBudget(trials=10, epochs=40, report_every=10, min_epochs=10),
+BUDGETS = {"vae": StudyBudget(trials=6, epochs=40, report_every=10, min_epochs=10),
            "gan": StudyBudget(trials=14, epochs=100, report_every=10, min_epochs=30),
            "detector": StudyBudget(trials=6, epochs=6, report_every=1, min_epochs=1)}
 QUICK_BUDGETS = {family: StudyBudget(trials=2, epochs=1, report_every=1, min_epochs=1) for family in FAMILIES}

@@ -4,7 +4,10 @@ Writes one row per set to results/yardstick.jsonl (the schema of `python -m hand
 0.6 and 1 pixel, a collapsed generator (one sample repeated), a GAN after one epoch of the default recipe, and any
 generator checkpoints given (for instance the ones the project shipped before the realism work).
 
-    python scripts/yardstick_checks.py [--checkpoint "previous GAN=old_gan.pt" ...]
+    python scripts/yardstick_checks.py [--checkpoint "previous GAN=old_gan.pt" ...] [--judges-only]
+
+`--judges-only` leaves the two-sample test out (minutes a set): rows with the judges' figures only, which readers
+merge with the set's earlier rows.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
                         help="a generator checkpoint to score too (repeatable)")
     parser.add_argument("--out", default="results/yardstick.jsonl")
+    parser.add_argument("--judges-only", action="store_true", help="leave the two-sample test out")
     args = parser.parse_args()
-    yardstick = build_yardstick()
+    yardstick = build_yardstick(two_sample=not args.judges_only)
     unseen_real = yardstick.other_real_draw
     early_config = dataclasses.replace(GANConfig(), epochs=1)
     early = GAN(early_config)
