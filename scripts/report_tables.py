@@ -83,7 +83,8 @@ def glance_table() -> str:
         offsets = DetectorConfig().decision_offsets
         summary, matrix = result.summary(offsets), result.confusion(offsets, once=True)
         real, vae, gan = result.recalls(offsets, by_model=True)
-        detector.append({"students' fakes held out": f"{scheme} ({len(result.folds)} folds, {summary['images']})",
+        folds = f"{len(result.folds)} fold{'s' * (len(result.folds) > 1)}"
+        detector.append({"students' fakes held out": f"{scheme} ({folds}, {summary['images']})",
                          "real hands right": f"{real:.3f}", "VAE, by model": f"{vae:.3f}",
                          "GAN, by model": f"{gan:.3f}",
                          "balanced, by image": f"{result.balanced_accuracy(offsets):.3f}",
