@@ -151,11 +151,18 @@ def provenance(model: nn.Module, folder: str | os.PathLike, n: int, seed: int,
         command = "sample_to_folder(model, ...) from Python"
     else:
         digest = hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
+        checkpoint, folder = _relative(checkpoint), _relative(folder)
         source = f"checkpoint: {checkpoint}\ncheckpoint sha256: {digest}"
         command = shlex.join(["python", "-m", "handgen", "sample", "--checkpoint", str(checkpoint),
                               "--out", str(folder), "--n", str(n), "--seed", str(seed)])
     return (f"{n} {type(model).__name__} samples written by handgen {VERSION}\n{source}\n"
             f"weights sha256: {weights.hexdigest()}\nseed: {seed}\ncommand: {command}\n")
+
+
+def _relative(path: str | os.PathLike) -> str:
+    """`path` from the working folder when it lies inside it, so the note reads the same on every clone."""
+    absolute, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(absolute.relative_to(here)) if absolute.is_relative_to(here) else str(path)
 
 
 def _refuse_foreign_files(folder: Path, prefix: str) -> None:
