@@ -90,9 +90,11 @@ def test_classify_cli_on_a_small_folder(tmp_path, capsys):
     folder = tmp_path / "test_hands"
     write_jpegs(folder, synthetic_hands(5), prefix="test_hand")
     (folder / "junk.jpeg").write_text("no image")
-    out = tmp_path / "result.csv"
+    out, real = tmp_path / "result.csv", tmp_path / "real_hands"  # the copy check's real hands
+    write_jpegs(real, synthetic_hands(8, seed=5))
     with pytest.warns(SkippedFileWarning):
-        assert main(["classify", "--input", str(folder), "--out", str(out), "--checkpoint", str(checkpoint)]) == 0
+        assert main(["classify", "--input", str(folder), "--out", str(out), "--checkpoint", str(checkpoint),
+                     "--real", str(real)]) == 0
     lines = out.read_text().splitlines()
     assert len(lines) == 5 and lines[0].startswith("test_hand_0000.jpeg, ")
     assert all(line.split(", ")[1] in {"0", "1", "2"} for line in lines)

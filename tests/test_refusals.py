@@ -80,10 +80,11 @@ def test_the_csv_never_replaces_a_file_handgen_did_not_write(tmp_path, hands_fol
 
 
 def test_the_csv_replaces_a_csv_of_its_own(tmp_path, hands_folder, detector_checkpoint, capsys):
-    target = tmp_path / "out.csv"
+    target, real = tmp_path / "out.csv", tmp_path / "other_real_hands"  # the copy check's real hands
+    write_jpegs(real, synthetic_hands(8, seed=7))
     for _ in range(2):
         assert main(["classify", "--input", str(hands_folder), "--checkpoint", str(detector_checkpoint),
-                     "--out", str(target)]) == 0
+                     "--out", str(target), "--real", str(real)]) == 0
     assert len(target.read_text().splitlines()) == 96 and kind_of(target) == "predictions"
 
 
@@ -254,10 +255,11 @@ def test_a_name_that_is_not_utf8_is_named_skipped_and_the_csv_is_written(tmp_pat
     odd = os.path.join(os.fsencode(folder), b"caf\xe9.jpeg")
     with open(odd, "wb") as handle:
         handle.write((folder / "img_0000.jpeg").read_bytes())
-    out = tmp_path / "out.csv"
+    out, real = tmp_path / "out.csv", tmp_path / "real_hands"  # the copy check's real hands
+    write_jpegs(real, synthetic_hands(8, seed=7))
     with pytest.warns(SkippedFileWarning, match=r"caf\\xe9"):
         assert main(["classify", "--input", str(folder), "--checkpoint", str(detector_checkpoint),
-                     "--out", str(out)]) == 0
+                     "--out", str(out), "--real", str(real)]) == 0
     assert [line.split(",")[0] for line in out.read_text(encoding="utf-8").splitlines()] == [
         "img_0000.jpeg", "img_0001.jpeg", "img_0002.jpeg"]
 
