@@ -54,6 +54,7 @@ from .data import (
 )
 from .detection import (
     PROVIDED_FOLDERS,
+    RESAVES,
     CopyCheck,
     DataRecipe,
     DetectorSources,
@@ -129,7 +130,7 @@ __all__ = [
     "nearest_distances", "offset_table", "output_root", "per_class_recall", "pick_device", "PixelStatistics",
     "plot_confusions", "plot_curves", "plot_study", "predict_labels", "predict_proba", "provided_examples",
     "PROVIDED_FOLDERS", "quick_mode", "read_checkpoint", "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR",
-    "REAL_HANDS", "real_hands_split", "resave_changes", "RESULTS", "RUNS", "sample_to_folder", "schemes_in",
+    "REAL_HANDS", "real_hands_split", "RESAVES", "resave_changes", "RESULTS", "RUNS", "sample_to_folder", "schemes_in",
     "seed_everything", "show_grids", "strip_optimizer_state", "Task", "to_float", "to_uint8", "train_detector",
     "train_gan", "train_generator", "train_judge", "train_one_epoch", "train_prior", "train_vae", "train_vqvae",
     "TrainingDiverged", "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL", "vae_task",

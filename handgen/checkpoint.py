@@ -159,7 +159,7 @@ def config_of(path: str | os.PathLike, state: dict[str, Any]) -> Any:
         raise CheckpointError(f"checkpoint {path} was written by another version of handgen (config fields "
                               f"{', '.join(sorted(unknown))} no longer exist); retrain it")
     try:
-        return family.config(**state["config"])
+        return family.config(**{**getattr(family.config, "SINCE", {}), **state["config"]})
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path} has an invalid config: {error}") from None
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .data import CHANNELS, LABELS, check_image_batch, to_float
+from .data import CHANNELS, LABELS, check_image_batch, jpeg_round_trip, to_float
 from .runtime import check_config, seeded
 
 ARCHITECTURES = ("plain", "residual")
@@ -41,13 +42,21 @@ class DetectorConfig:
     # an image closer than this to a real training hand (pixel L2, 0-1 scale, over mirrors and one-pixel shifts)
     # is a memorised copy, so generated (`detection.CopyCheck`); 0 turns the check off
     copy_threshold: float = 0.55
-    reencode: float = 0.5       # training augmentation: share of images re-saved as JPEG at a random quality
+    reencode: float = 1.0       # training augmentation: share of images re-saved as JPEG at a random quality
+    # prediction also averages over the image re-saved as JPEG at these qualities: a label must not hinge on how a
+    # file was last saved (`detection.resave_changes`)
+    views: tuple[int, ...] = (75, 90)
+
+    # how a checkpoint written before a field existed behaves (`checkpoint.config_of`)
+    SINCE: ClassVar[dict] = {"views": ()}
 
     def __post_init__(self) -> None:
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
-        check_config(self, positive=("width", "lr", "batch_size", "epochs"), signed=("decision_offsets",),
-                     fractions=("dropout", "label_smoothing", "reencode"),
-                     limits={"lr": 1.0, "weight_decay": 1.0, "decision_offsets": 100.0})
+        self.views = tuple(self.views)
+        check_config(self, positive=("width", "lr", "batch_size", "epochs", "views"), signed=("decision_offsets",),
+                     fractions=("dropout", "label_smoothing"),
+                     limits={"lr": 1.0, "weight_decay": 1.0, "decision_offsets": 100.0, "reencode": 1.0,
+                             "views": 100})
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"DetectorConfig.architecture must be one of {', '.join(ARCHITECTURES)}, "
                              f"got {self.architecture!r}")
@@ -142,16 +151,24 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
 
 @torch.inference_mode()
 def predict_proba(model: Detector, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32), as the model decides (softmax of its scores);
-    deterministic: eval mode, no random augmentation.
+    """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32), as the model decides: the network's probabilities
+    averaged over the image, its mirror and its `config.views` re-saves, then the decision offsets. Deterministic:
+    eval mode, no random augmentation.
 
     Runs a copy of the model with its batch norms folded, in channels-last layout, on batches of 256: on CPU each
     of those is faster (`scripts/bench.py`); the model passed in is left untouched.
     """
     device = next(model.parameters()).device
     fast = fold_batch_norms(copy.deepcopy(model).eval()).to(memory_format=torch.channels_last)
-    chunks = [fast(to_float(chunk.to(device)).contiguous(memory_format=torch.channels_last)).softmax(dim=1).cpu()
-              for chunk in images.split(batch_size)]
+    views = [images, *(jpeg_round_trip(images.cpu(), quality) for quality in model.config.views)]
+    mean = sum(_undecided(fast, view, batch_size, device) for view in views) / len(views)
+    return (mean.clamp_min(1e-12).log() + fast.offsets.cpu()).softmax(dim=1)
+
+
+def _undecided(model: Detector, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """The network's probabilities (N, 3), mirror-averaged, before the decision offsets."""
+    chunks = [(model(to_float(chunk.to(device)).contiguous(memory_format=torch.channels_last)) - model.offsets).exp()
+              .cpu() for chunk in images.split(batch_size)]
     return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))
 
 

@@ -57,6 +57,9 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, skip: 
         elif str(field.type).startswith("tuple[float"):
             group.add_argument(flag, dest=field.name, type=float, nargs=len(field.default), default=field.default,
                                metavar="X", help=f"default {' '.join(map(str, field.default))}")
+        elif str(field.type).startswith("tuple[int"):  # any number of values, none included
+            group.add_argument(flag, dest=field.name, type=int, nargs="*", default=field.default, metavar="N",
+                               help=f"default {' '.join(map(str, field.default)) or 'none'}")
         else:
             kind = {"int": int, "float": float, "str": str}.get(str(field.type), str)
             group.add_argument(flag, dest=field.name, type=kind, default=field.default,

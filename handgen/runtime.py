@@ -109,7 +109,7 @@ def _out_of_range(name: str, number, declared: str, positive, signed, fractions,
     """What `number` must be, if it is not."""
     if isinstance(number, bool) or not isinstance(number, (int, float)):
         return "a number"
-    if declared == "int" and not isinstance(number, int):
+    if (declared == "int" or declared.startswith("tuple[int")) and not isinstance(number, int):
         return "a whole number"
     if not math.isfinite(number):
         return "a finite number"

@@ -6,15 +6,15 @@ import pytest
 import torch
 from conftest import synthetic_hands, write_jpegs
 
-from handgen.checkpoint import CheckpointError, load_model, read_checkpoint
+from handgen.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from handgen.classifier import Detector, DetectorConfig, fold_batch_norms, predict_proba
 from handgen.cli import main
-from handgen.data import LabelledSet, SkippedFileWarning, to_float
+from handgen.data import LabelledSet, SkippedFileWarning, jpeg_round_trip, to_float
 from handgen.detection import DataRecipe, build_detector_data, classify_folder, write_predictions_csv
 from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.train import train_detector
 
-SMALL = DetectorConfig(width=8, batch_size=16, epochs=6, lr=3e-3)
+SMALL = DetectorConfig(width=8, batch_size=16, epochs=6, lr=3e-3, views=())  # one view: the network as it is
 RAW = dataclasses.replace(SMALL, mirror=False, decision_offsets=(0.0, 0.0, 0.0))  # one network, as it outputs
 
 
@@ -26,6 +26,14 @@ def two_easy_classes(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.from_numpy(np.concatenate([clean, noisy])).unsqueeze(1)
     labels = torch.tensor([0] * n + [2] * n)
     return images, labels
+
+
+def spread_batch_norms(model: Detector) -> Detector:
+    """Batch norms with statistics far from the identity: an untrained network whose outputs vary with the image."""
+    with torch.no_grad():
+        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.uniform_(0.5, 2)
+    return model
 
 
 def test_output_shapes_and_probabilities():
@@ -177,10 +185,7 @@ def test_a_format_1_detector_checkpoint_reads_with_its_recipe_split_out(tmp_path
 
 @pytest.mark.parametrize("architecture", ["plain", "residual"])
 def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores(architecture):
-    model = Detector(dataclasses.replace(SMALL, architecture=architecture))
-    with torch.no_grad():  # batch norms with statistics far from the identity
-        for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-            norm.running_mean.uniform_(-1, 1), norm.running_var.uniform_(0.5, 2), norm.weight.uniform_(0.5, 2)
+    model = spread_batch_norms(Detector(dataclasses.replace(SMALL, architecture=architecture)))
     images = torch.from_numpy(synthetic_hands(20)).unsqueeze(1)
     x = to_float(images)
     model.eval()
@@ -192,3 +197,34 @@ def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores(architectur
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
         assert torch.allclose(folded(x), expected, atol=1e-5)
     assert torch.allclose(predict_proba(model, images), expected.softmax(1), atol=1e-5)
+
+
+def test_views_average_the_image_with_its_resaves_before_the_offsets():
+    images, labels = two_easy_classes(32)  # noise against smooth blobs: a re-save as JPEG moves the scores
+    config = dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 0.7))
+    one_view = Detector(config)
+    train_detector(one_view, images, labels, config, progress=False)
+    with_views, plain = Detector(dataclasses.replace(config, views=(75, 90))), Detector(RAW)
+    with_views.load_state_dict(one_view.state_dict()), plain.load_state_dict(one_view.state_dict())
+    undecided = [predict_proba(plain, view) for view in
+                 (images, jpeg_round_trip(images, 75), jpeg_round_trip(images, 90))]
+    expected = (torch.stack(undecided).mean(0).log() + torch.tensor(config.decision_offsets)).softmax(1)
+    assert torch.allclose(predict_proba(with_views, images), expected, atol=1e-5)
+    assert not torch.allclose(predict_proba(one_view, images), expected, atol=1e-3)
+
+
+def test_a_detector_saved_before_views_existed_predicts_on_the_image_alone(tmp_path):
+    config = dataclasses.replace(SMALL, views=(75, 90))
+    model = Detector(config)
+    save_checkpoint(tmp_path / "old.pt", model, config, epoch=6, history=[], optimizers={}, recipe=DataRecipe())
+    state = torch.load(tmp_path / "old.pt", weights_only=False)
+    del state["config"]["views"]  # as written before the field existed
+    torch.save(state, tmp_path / "old.pt")
+    restored, restored_config = load_model(tmp_path / "old.pt")
+    assert restored_config.views == () and DetectorConfig().views == (75, 90)
+
+
+@pytest.mark.parametrize("views, reason", [((75.5,), "whole number"), ((0,), "above 0"), ((101,), "at most 100")])
+def test_views_must_be_jpeg_qualities(views, reason):
+    with pytest.raises(ValueError, match=f"views must be (a )?{reason}"):
+        DetectorConfig(views=views)
