@@ -48,7 +48,7 @@ tune:  # the three Optuna studies of Hypertuning.ipynb (about an hour side by si
 	$(PYTHON) -m handgen tune gan
 	$(PYTHON) -m handgen tune detector
 
-crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (one core a fold, two side by side: ~30 min a pair; FOLDS="0 1" runs fewer)
+crossval:  # out-of-fold predictions on the students' fakes for Classifier.ipynb (one core a fold, two side by side: ~13 min a pair on AMX; FOLDS="0 1" runs fewer)
 	for scheme in "seen models" "unseen models"; do for fold in $(FOLDS); do echo "$$fold --scheme \"$$scheme\""; done; done \
 		| xargs -P 2 -L 1 $(PYTHON) -m handgen crossval --threads 1 --fold
 

@@ -130,11 +130,15 @@ class Detector(nn.Module):
         check_image_batch(images)
         return self.head(self.features(images))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, 3) before the decision offsets, averaged with the mirror's (`config.mirror`)."""
         if not self.config.mirror:
-            return self.logits(images).softmax(dim=1).log() + self.offsets
+            return self.logits(images).softmax(dim=1)
         both = self.logits(torch.cat([images, images.flip(-1)])).softmax(dim=1)  # one pass over image and mirror
-        return both.view(2, len(images), -1).mean(dim=0).log() + self.offsets
+        return both.view(2, len(images), -1).mean(dim=0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.probabilities(images).log() + self.offsets
 
 
 def fold_batch_norms(model: nn.Module) -> nn.Module:
@@ -161,14 +165,14 @@ def predict_proba(model: Detector, images: torch.Tensor, batch_size: int = 256) 
     device = next(model.parameters()).device
     fast = fold_batch_norms(copy.deepcopy(model).eval()).to(memory_format=torch.channels_last)
     views = [images, *(jpeg_round_trip(images.cpu(), quality) for quality in model.config.views)]
-    mean = sum(_undecided(fast, view, batch_size, device) for view in views) / len(views)
+    mean = sum(_probabilities(fast, view, batch_size, device) for view in views) / len(views)
     return (mean.clamp_min(1e-12).log() + fast.offsets.cpu()).softmax(dim=1)
 
 
-def _undecided(model: Detector, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """The network's probabilities (N, 3), mirror-averaged, before the decision offsets."""
-    chunks = [(model(to_float(chunk.to(device)).contiguous(memory_format=torch.channels_last)) - model.offsets).exp()
-              .cpu() for chunk in images.split(batch_size)]
+def _probabilities(model: Detector, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """`model.probabilities` (N, 3) of uint8 images, in batches."""
+    chunks = [model.probabilities(to_float(chunk.to(device)).contiguous(memory_format=torch.channels_last)).cpu()
+              for chunk in images.split(batch_size)]
     return torch.cat(chunks) if chunks else torch.empty(0, len(LABELS))
 
 
