@@ -24,7 +24,8 @@ from .vae import VAE, VAEConfig
 from .vqvae import VQVAE, VQVAEConfig
 
 FORMAT_VERSION = 2
-RESUMABLE_FIELDS = {"epochs"}  # config fields that may change between a run and its resumption
+# config fields that may change between a run and its resumption, besides those a config lists as RESUMABLE
+RESUMABLE_FIELDS = {"epochs"}
 # format 1 kept the detector's data recipe inside its config and called the detector "classifier"
 FORMAT_1_RECIPE_FIELDS = ("provided_repeats", "generated_fakes", "validation_fold", "whole_models")
 
@@ -203,5 +204,6 @@ def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: 
 def _changes(config_class: type, stored: dict[str, Any], current: Any) -> list[str]:
     """`field: stored -> current` for every field that differs; fields added since compare at their defaults."""
     stored = {**dataclasses.asdict(config_class()), **stored}
+    resumable = RESUMABLE_FIELDS | getattr(config_class, "RESUMABLE", set())
     return [f"{key}: {stored.get(key)!r} -> {value!r}" for key, value in dataclasses.asdict(current).items()
-            if key not in RESUMABLE_FIELDS and stored.get(key) != value]
+            if key not in resumable and stored.get(key) != value]

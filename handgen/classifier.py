@@ -43,12 +43,16 @@ class DetectorConfig:
     # is a memorised copy, so generated (`detection.CopyCheck`); 0 turns the check off
     copy_threshold: float = 0.55
     reencode: float = 1.0       # training augmentation: share of images re-saved as JPEG at a random quality
-    # prediction also averages over the image re-saved as JPEG at these qualities: a label must not hinge on how a
-    # file was last saved (`detection.resave_changes`)
-    views: tuple[int, ...] = (75, 90)
+    # prediction averages over the image re-saved as JPEG at these qualities, and over the image as given if
+    # `as_given`: a label must not hinge on how a file was last saved (`detection.resave_changes`). Re-saving at the
+    # dataset's own quality puts a file saved otherwise back on its grid (`scripts/views_check.py`)
+    views: tuple[int, ...] = (75,)
+    as_given: bool = False
 
     # how a checkpoint written before a field existed behaves (`checkpoint.config_of`)
-    SINCE: ClassVar[dict] = {"views": ()}
+    SINCE: ClassVar[dict] = {"views": (), "as_given": True}
+    # the decision rule: training never reads these, so a run may resume (or be re-read) with others
+    RESUMABLE: ClassVar[frozenset] = frozenset({"decision_offsets", "copy_threshold", "views", "as_given"})
 
     def __post_init__(self) -> None:
         self.decision_offsets = tuple(float(offset) for offset in self.decision_offsets)  # lists from a CLI or file
@@ -57,6 +61,8 @@ class DetectorConfig:
                      fractions=("dropout", "label_smoothing"),
                      limits={"lr": 1.0, "weight_decay": 1.0, "decision_offsets": 100.0, "reencode": 1.0,
                              "views": 100})
+        if not (self.views or self.as_given):
+            raise ValueError("DetectorConfig needs a view to predict on: views or as_given")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"DetectorConfig.architecture must be one of {', '.join(ARCHITECTURES)}, "
                              f"got {self.architecture!r}")
@@ -156,7 +162,8 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
 @torch.inference_mode()
 def predict_proba(model: Detector, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Class probabilities (N, 3) for uint8 images (N, 1, 32, 32), as the model decides: the network's probabilities
-    averaged over the image, its mirror and its `config.views` re-saves, then the decision offsets. Deterministic:
+    averaged over its `config.views` re-saves (and the image as given, with `config.as_given`) and their mirrors,
+    then the decision offsets. Deterministic:
     eval mode, no random augmentation.
 
     Runs a copy of the model with its batch norms folded, in channels-last layout, on batches of 256: on CPU each
@@ -164,7 +171,8 @@ def predict_proba(model: Detector, images: torch.Tensor, batch_size: int = 256) 
     """
     device = next(model.parameters()).device
     fast = fold_batch_norms(copy.deepcopy(model).eval()).to(memory_format=torch.channels_last)
-    views = [images, *(jpeg_round_trip(images.cpu(), quality) for quality in model.config.views)]
+    views = [*([images] if model.config.as_given else []),
+             *(jpeg_round_trip(images.cpu(), quality) for quality in model.config.views)]
     mean = sum(_probabilities(fast, view, batch_size, device) for view in views) / len(views)
     return (mean.clamp_min(1e-12).log() + fast.offsets.cpu()).softmax(dim=1)
 

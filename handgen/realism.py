@@ -38,16 +38,17 @@ from .sample import generate, is_sampler
 from .train import train_detector
 
 # the detector's network and training recipe without any generated fakes, deciding by plain argmax
-JUDGE_CONFIG = DetectorConfig(decision_offsets=(0.0, 0.0, 0.0), copy_threshold=0.0, reencode=0.0, views=())
+JUDGE_CONFIG = DetectorConfig(decision_offsets=(0.0, 0.0, 0.0), copy_threshold=0.0, reencode=0.0, views=(),
+                              as_given=True)
 JUDGE_RECIPE = DataRecipe(generated_fakes=False)
 # the confirmation judge: same data rules, another architecture and seed; it is never used to choose anything
 CONFIRMATION_CONFIG = DetectorConfig(architecture="residual", seed=1, decision_offsets=(0.0, 0.0, 0.0),
-                                     copy_threshold=0.0, reencode=0.0, views=())
+                                     copy_threshold=0.0, reencode=0.0, views=(), as_given=True)
 # fields added to the configs after the first judge was keyed: at these values they leave its key as it was
-KEYED_SINCE = {"architecture": "plain", "copy_threshold": 0.0, "reencode": 0.0, "views": ()}
+KEYED_SINCE = {"architecture": "plain", "copy_threshold": 0.0, "reencode": 0.0, "views": (), "as_given": True}
 # a lighter recipe for the two-sample test, trained once per fold
 TWO_SAMPLE_CONFIG = DetectorConfig(epochs=8, decision_offsets=(0.0, 0.0, 0.0), copy_threshold=0.0, reencode=0.0,
-                                   views=())
+                                   views=(), as_given=True)
 TWO_SAMPLE_FOLDS = 5
 TWO_SAMPLE_SIZE = 2000  # samples (and as many real hands) per test
 SAMPLE = 1              # the two-sample test's label for the set under test (real hands are REAL = 0)

@@ -5,7 +5,7 @@ included, as `Classifier.ipynb` does for the final detector; the 500 held-out re
 same re-saves. Run on a cross-validation fold's checkpoint, it compares recipes before one is adopted:
 
     python -m handgen crossval --fold 0 --reencode 1.0 --checkpoint runs/cv.pt ...
-    python scripts/resave_check.py runs/cv.pt --name "reencode 1.0" [--views 75 90]
+    python scripts/resave_check.py runs/cv.pt --name "reencode 1.0" [--views 75 90] [--as-given]
 """
 
 from __future__ import annotations
@@ -35,13 +35,15 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a detector checkpoint")
     parser.add_argument("--name", required=True, help="the recipe's name in the rows")
     parser.add_argument("--views", type=int, nargs="*", help="override the checkpoint's prediction views")
+    parser.add_argument("--as-given", action=argparse.BooleanOptionalAction, help="override whether the image as "
+                        "given is one of the views")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default="results/resave.jsonl")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, config = load_model(args.checkpoint)
-    if args.views is not None:
-        model.config = dataclasses.replace(config, views=tuple(args.views))
+    overrides = {"views": None if args.views is None else tuple(args.views), "as_given": args.as_given}
+    model.config = dataclasses.replace(config, **{key: value for key, value in overrides.items() if value is not None})
     test = load_folder("test_hands", warn=False).images
     copies = CopyCheck(load_folder("real_hands", warn=False).images)
     started = time.perf_counter()
@@ -50,6 +52,7 @@ def main() -> None:
     recall = {name: float((predict_proba(model, held_out if quality is None else jpeg_round_trip(held_out, quality))
                            .argmax(1) == 0).float().mean()) for name, quality in {"as given": None, **RESAVES}.items()}
     row = {"recipe": args.name, "checkpoint": args.checkpoint, "views": list(model.config.views),
+           "as_given": model.config.as_given,
            "labels_changed": changes, "real_recall": recall, "seconds": round(time.perf_counter() - started, 1),
            "threads": args.threads}
     append_rows([row], args.out)

@@ -14,7 +14,7 @@ from handgen.detection import DataRecipe, build_detector_data, classify_folder, 
 from handgen.metrics import confusion_matrix, per_class_recall
 from handgen.train import train_detector
 
-SMALL = DetectorConfig(width=8, batch_size=16, epochs=6, lr=3e-3, views=())  # one view: the network as it is
+SMALL = DetectorConfig(width=8, batch_size=16, epochs=6, lr=3e-3, views=(), as_given=True)  # the network as it is
 RAW = dataclasses.replace(SMALL, mirror=False, decision_offsets=(0.0, 0.0, 0.0))  # one network, as it outputs
 
 
@@ -199,29 +199,63 @@ def test_folding_batch_norms_and_batching_the_mirror_keep_the_scores(architectur
     assert torch.allclose(predict_proba(model, images), expected.softmax(1), atol=1e-5)
 
 
-def test_views_average_the_image_with_its_resaves_before_the_offsets():
+@pytest.mark.parametrize("as_given", [True, False])
+def test_views_average_the_resaves_before_the_offsets(as_given):
     images, labels = two_easy_classes(32)  # noise against smooth blobs: a re-save as JPEG moves the scores
     config = dataclasses.replace(RAW, decision_offsets=(0.0, 0.0, 0.7))
     one_view = Detector(config)
     train_detector(one_view, images, labels, config, progress=False)
-    with_views, plain = Detector(dataclasses.replace(config, views=(75, 90))), Detector(RAW)
+    with_views = Detector(dataclasses.replace(config, views=(75, 90), as_given=as_given))
+    plain = Detector(RAW)
     with_views.load_state_dict(one_view.state_dict()), plain.load_state_dict(one_view.state_dict())
     undecided = [predict_proba(plain, view) for view in
-                 (images, jpeg_round_trip(images, 75), jpeg_round_trip(images, 90))]
+                 ([images] if as_given else []) + [jpeg_round_trip(images, 75), jpeg_round_trip(images, 90)]]
     expected = (torch.stack(undecided).mean(0).log() + torch.tensor(config.decision_offsets)).softmax(1)
     assert torch.allclose(predict_proba(with_views, images), expected, atol=1e-5)
     assert not torch.allclose(predict_proba(one_view, images), expected, atol=1e-3)
 
 
-def test_a_detector_saved_before_views_existed_predicts_on_the_image_alone(tmp_path):
-    config = dataclasses.replace(SMALL, views=(75, 90))
+def test_a_detector_saved_before_the_view_fields_existed_predicts_on_the_image_alone(tmp_path):
+    config = dataclasses.replace(SMALL, views=(75, 90), as_given=False)
     model = Detector(config)
     save_checkpoint(tmp_path / "old.pt", model, config, epoch=6, history=[], optimizers={}, recipe=DataRecipe())
     state = torch.load(tmp_path / "old.pt", weights_only=False)
-    del state["config"]["views"]  # as written before the field existed
+    del state["config"]["views"], state["config"]["as_given"]  # as written before the fields existed
     torch.save(state, tmp_path / "old.pt")
-    restored, restored_config = load_model(tmp_path / "old.pt")
-    assert restored_config.views == () and DetectorConfig().views == (75, 90)
+    _, restored = load_model(tmp_path / "old.pt")
+    assert (restored.views, restored.as_given) == ((), True)
+    assert (DetectorConfig().views, DetectorConfig().as_given) == ((75,), False)
+
+
+def test_a_detector_saved_before_as_given_existed_keeps_the_image_among_its_views(tmp_path):
+    config = dataclasses.replace(SMALL, views=(75, 90), as_given=False)
+    save_checkpoint(tmp_path / "old.pt", Detector(config), config, epoch=6, history=[], optimizers={},
+                    recipe=DataRecipe())
+    state = torch.load(tmp_path / "old.pt", weights_only=False)
+    del state["config"]["as_given"]  # the views of the earlier recipe: the image, and its re-saves at 75 and 90
+    torch.save(state, tmp_path / "old.pt")
+    _, restored = load_model(tmp_path / "old.pt")
+    assert (restored.views, restored.as_given) == ((75, 90), True)
+
+
+def test_a_detector_needs_a_view():
+    with pytest.raises(ValueError, match="needs a view to predict on"):
+        DetectorConfig(views=(), as_given=False)
+
+
+def test_a_finished_detector_is_read_again_with_another_decision_rule(tmp_path):
+    images, labels = two_easy_classes(32)
+    checkpoint = tmp_path / "fold.pt"
+    first = Detector(SMALL)
+    train_detector(first, images, labels, SMALL, checkpoint=checkpoint, progress=False)
+    rule = dataclasses.replace(SMALL, views=(75,), as_given=False, decision_offsets=(0.0, 0.0, 0.5))
+    again = Detector(rule)
+    history = train_detector(again, images, labels, rule, checkpoint=checkpoint, progress=False)
+    assert len(history) == SMALL.epochs  # nothing trained again
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(CheckpointError, match="another config"):  # a training field still refuses
+        train_detector(Detector(dataclasses.replace(SMALL, lr=1e-3)), images, labels,
+                       dataclasses.replace(SMALL, lr=1e-3), checkpoint=checkpoint, progress=False)
 
 
 @pytest.mark.parametrize("views, reason", [((75.5,), "whole number"), ((0,), "above 0"), ((101,), "at most 100")])
