@@ -37,12 +37,12 @@ class VQVAEConfig:
     lr: float = 1e-3              # Adam, the autoencoder
     batch_size: int = 64
     epochs: int = 40              # of the autoencoder
-    prior_epochs: int = 40        # of the prior, after the autoencoder's
+    prior_epochs: int = 30        # of the prior, after the autoencoder's (the copy-share guard's choice)
     prior_width: int = 128        # the transformer's model width
     prior_layers: int = 4
     prior_heads: int = 4
-    prior_dropout: float = 0.1
-    prior_lr: float = 1e-3        # AdamW, the prior
+    prior_dropout: float = 0.17
+    prior_lr: float = 2.5e-3      # AdamW, the prior
     prior_temperature: float = 1.0  # sampling: divides the prior's logits (below 1: the likelier codes, and copies)
     seed: int = 0
     mixed_precision: bool = True  # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
