@@ -38,7 +38,7 @@ class DetectorConfig:
     mirror: bool = True         # prediction also averages over the left-right mirror image (seen in training)
     # added to log-probabilities (real, VAE, GAN): a GAN prior shift, picked by cross-fitting on the
     # seen-models folds (`crossval.cross_fitted_balanced_accuracy`)
-    decision_offsets: tuple[float, float, float] = (0.0, 0.0, 0.75)
+    decision_offsets: tuple[float, float, float] = (0.0, 0.0, 1.0)
     # an image closer than this to a real training hand (pixel L2, 0-1 scale, over mirrors and one-pixel shifts)
     # is a memorised copy, so generated (`detection.CopyCheck`); 0 turns the check off
     copy_threshold: float = 0.55
