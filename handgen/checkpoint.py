@@ -8,6 +8,7 @@ kind, another config, weights of another shape, an unknown format) is one line n
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +66,15 @@ def save_state(state: dict[str, Any], path: str | os.PathLike) -> Path:
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Any, *, epoch: int,
                     history: list[dict[str, float]], optimizers: dict[str, torch.optim.Optimizer],
-                    recipe: Any = None) -> None:
-    """Write the checkpoint of a run: weights, optimizers, config (and data recipe), history, RNG states."""
+                    recipe: Any = None, data: str | None = None) -> None:
+    """Write the checkpoint of a run: weights, optimizers, config (and data recipe), history, RNG states, and `data`,
+    a digest of the training images (`data_digest`)."""
     save_state({
         "version": FORMAT_VERSION,
         "kind": family_of(model),
         "config": dataclasses.asdict(config),
         "recipe": dataclasses.asdict(recipe) if recipe is not None else None,
+        "data": data,
         "epoch": epoch,
         "history": history,
         "model": model.state_dict(),
@@ -188,8 +191,19 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> t
     return model.to(device).eval(), config
 
 
-def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: Any, recipe: Any = None) -> None:
-    """Refuse to resume from a checkpoint of another model kind, another configuration or another data recipe."""
+def data_digest(*tensors: torch.Tensor) -> str:
+    """A short hash of a run's training tensors: a run resumed on other images is another run."""
+    digest = hashlib.blake2b(digest_size=8)
+    for tensor in tensors:
+        digest.update(str((tensor.dtype, tuple(tensor.shape))).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: Any, recipe: Any = None,
+                   data: str | None = None) -> None:
+    """Refuse to resume from a checkpoint of another model kind, another configuration, another data recipe or other
+    training images (a checkpoint written before the digest existed is not checked for them)."""
     if state["kind"] != family_of(model):
         raise CheckpointError(f"checkpoint {path} holds a {state['kind']} model, not a {family_of(model)}; "
                               "choose another checkpoint path")
@@ -199,6 +213,9 @@ def check_same_run(path: Path, state: dict[str, Any], model: nn.Module, config: 
     if changed:
         raise CheckpointError(f"checkpoint {path} belongs to a run with another config ({'; '.join(changed)}); "
                               "choose another checkpoint path or delete it to start afresh")
+    if data is not None and state.get("data") not in (None, data):
+        raise CheckpointError(f"checkpoint {path} was trained on other images than these (a generator or data "
+                              "folder changed since); choose another checkpoint path or delete it to start afresh")
 
 
 def _changes(config_class: type, stored: dict[str, Any], current: Any) -> list[str]:

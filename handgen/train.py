@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from .checkpoint import (
     CheckpointError,
     check_same_run,
+    data_digest,
     load_weights,
     read_checkpoint,
     restore_rng_states,
@@ -82,7 +83,8 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     config, device = task.config, next(task.model.parameters()).device
     if len(images) < config.batch_size:
         raise ValueError(f"need at least batch_size={config.batch_size} images, got {len(images)}")
-    history, start_epoch = _start_or_resume(task, checkpoint)
+    data = data_digest(images, *([labels] if labels is not None else []))
+    history, start_epoch = _start_or_resume(task, checkpoint, data)
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
     for epoch in range(start_epoch, task.total_epochs):
@@ -95,7 +97,7 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
         history.append(logs)
         if checkpoint is not None:
             save_checkpoint(checkpoint, task.model, config, epoch=epoch + 1, history=history,
-                            optimizers=task.optimizers, recipe=task.recipe)
+                            optimizers=task.optimizers, recipe=task.recipe, data=data)
         for callback in callbacks:
             callback(epoch, logs)
         if progress:
@@ -125,13 +127,13 @@ def train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | Non
     return {name: float(total) / steps_per_epoch for name, total in sums.items()}
 
 
-def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None) -> tuple[History, int]:
+def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None, data: str) -> tuple[History, int]:
     """Seed a fresh run, or restore weights, optimizers, RNG and history from `checkpoint`."""
     if checkpoint is None or not Path(checkpoint).exists():
         seed_everything(task.config.seed)
         return [], 0
     state = read_checkpoint(checkpoint)
-    check_same_run(Path(checkpoint), state, task.model, task.config, task.recipe)
+    check_same_run(Path(checkpoint), state, task.model, task.config, task.recipe, data)
     load_weights(checkpoint, task.model, state["model"])
     finished = state["epoch"] >= task.total_epochs
     if not state["optimizers"] and not finished:

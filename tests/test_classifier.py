@@ -262,3 +262,16 @@ def test_a_finished_detector_is_read_again_with_another_decision_rule(tmp_path):
 def test_views_must_be_jpeg_qualities(views, reason):
     with pytest.raises(ValueError, match=f"views must be (a )?{reason}"):
         DetectorConfig(views=views)
+
+
+def test_a_run_is_not_resumed_on_other_images(tmp_path):
+    images, labels = two_easy_classes(32)
+    checkpoint = tmp_path / "run.pt"
+    train_detector(Detector(SMALL), images, labels, SMALL, checkpoint=checkpoint, progress=False)
+    with pytest.raises(CheckpointError, match="other images"):  # e.g. a generator's samples changed since
+        train_detector(Detector(SMALL), images.flip(-1), labels, SMALL, checkpoint=checkpoint, progress=False)
+    state = torch.load(checkpoint, weights_only=False)
+    state["data"] = None  # as written before the digest existed: not checked
+    torch.save(state, checkpoint)
+    history = train_detector(Detector(SMALL), images.flip(-1), labels, SMALL, checkpoint=checkpoint, progress=False)
+    assert len(history) == SMALL.epochs
