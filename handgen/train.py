@@ -83,7 +83,7 @@ def fit(task: Task, images: torch.Tensor, labels: torch.Tensor | None = None, *,
     config, device = task.config, next(task.model.parameters()).device
     if len(images) < config.batch_size:
         raise ValueError(f"need at least batch_size={config.batch_size} images, got {len(images)}")
-    data = data_digest(images, *([labels] if labels is not None else []))
+    data = None if checkpoint is None else data_digest(images, *([labels] if labels is not None else []))
     history, start_epoch = _start_or_resume(task, checkpoint, data)
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None
@@ -127,7 +127,7 @@ def train_one_epoch(task: Task, images: torch.Tensor, labels: torch.Tensor | Non
     return {name: float(total) / steps_per_epoch for name, total in sums.items()}
 
 
-def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None, data: str) -> tuple[History, int]:
+def _start_or_resume(task: Task, checkpoint: str | os.PathLike | None, data: str | None) -> tuple[History, int]:
     """Seed a fresh run, or restore weights, optimizers, RNG and history from `checkpoint`."""
     if checkpoint is None or not Path(checkpoint).exists():
         seed_everything(task.config.seed)
