@@ -73,9 +73,10 @@ def with_cpu_minutes(curves: list[dict]) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    """Rows of equal keys as an aligned plain-text table."""
-    columns = list(rows[0])
-    cells = [[str(row[c]) for c in columns] for row in rows]
+    """Rows as an aligned plain-text table: every key of any row is a column (a folder's row has no two-sample
+    figures, a checkpoint's has), and a row without a key leaves its cell blank."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])

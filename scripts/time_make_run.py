@@ -99,7 +99,7 @@ def main() -> None:
     end = time.time()
     row = {"step": "make run", "commit": commit, "returncode": code, "plain_cpu": args.plain_cpu,
            "threads": os.cpu_count(), **cpu_facts(), "seconds": stage_seconds(marks, start, end),
-           "total_seconds": round(end - start, 1), "log": str(log)}
+           "total_seconds": round(end - start, 1), "log": args.log}
     append_rows([row], args.out)
     print(row)
     if not args.keep:

@@ -27,3 +27,20 @@ def test_flop_count_follows_the_layer_shapes():
     forward = 2 * 2 * 3 * 4 * 9 * 16 * 16
     assert flops_of(lambda: conv(image)) == forward
     assert flops_of(lambda: conv(image).sum().backward()) == 3 * forward  # backward: input and weight gradients
+
+
+def test_make_run_timer_reads_stages_from_makes_echoed_commands(tmp_path):
+    from time_make_run import run_logged, stage_of, stage_seconds
+
+    assert stage_of("/tmp/x/venv/bin/python -m handgen train-vqvae --checkpoint runs/vae.pt") == "VAE"
+    assert stage_of("python3 -m handgen sample --checkpoint runs/gan.pt --out GAN_hands --n 300") == "samples"
+    assert stage_of("epoch 3/70: the last python -m handgen classify") is None  # not make's echo of a command
+    marks = [(10.0, "VAE"), (20.0, "GAN"), (30.0, "samples"), (31.0, "samples"), (33.0, "detector")]
+    assert stage_seconds(marks, 0.0, 50.0) == {"install": 10.0, "VAE": 10.0, "GAN": 10.0, "samples": 3.0,
+                                               "detector": 17.0}
+    script = "printf 'one\\rtwo\\npython -m handgen train-gan --epochs 1\\n'; exit 3"
+    code, marks = run_logged(["sh", "-c", script], tmp_path, {}, tmp_path / "log")
+    lines = (tmp_path / "log").read_text().splitlines()
+    assert code == 3 and [line.split(" ", 1)[1] for line in lines] == [
+        "one", "two", "python -m handgen train-gan --epochs 1"]
+    assert [stage for _, stage in marks] == ["GAN"]

@@ -87,3 +87,13 @@ def test_pixel_statistics_read_sets_against_the_real_floor():
     assert floor["n_pix"] == good["n_pix"] == 60  # cut to half the hold-out
     assert bad["fid_pix"] > 10 * max(good["fid_pix"], floor["fid_pix"])
     assert bad["black_share"] == 1.0 and good["black_share"] < 0.9
+
+
+def test_a_table_shows_every_column_of_any_row():
+    from handgen.results import format_table
+
+    folder = {"set": "GAN_hands", "fool_rate": 0.8}  # a folder gets no two-sample test; a checkpoint does
+    checkpoint = {"set": "gan.pt", "fool_rate": 0.81, "two_sample_accuracy": 0.75}
+    header, _, first, second = format_table([folder, checkpoint]).splitlines()
+    assert header.split() == ["set", "fool_rate", "two_sample_accuracy"]
+    assert first.split() == ["GAN_hands", "0.8"] and second.split() == ["gan.pt", "0.81", "0.75"]
