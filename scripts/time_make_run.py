@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -55,21 +56,28 @@ def stage_of(line: str) -> str | None:
     return next((name for command, name in STAGES.items() if command in line), None)
 
 
+def output_lines(stream) -> Iterator[str]:
+    """The non-empty lines of a byte stream as they come, progress bars split at carriage returns, the last one
+    kept even without its newline."""
+    pending = b""
+    while chunk := os.read(stream.fileno(), 65536):
+        *lines, pending = (pending + chunk).replace(b"\r", b"\n").split(b"\n")
+        yield from filter(None, (raw.decode(errors="replace").rstrip() for raw in lines))
+    if pending.strip():
+        yield pending.decode(errors="replace").rstrip()
+
+
 def run_logged(command: list[str], cwd: Path, env: dict, log: Path) -> tuple[int, list[tuple[float, str]]]:
-    """Run `command`, writing each output line (progress bars split at carriage returns) to `log` with its time."""
+    """Run `command`, writing each output line to `log` with its time; the exit code and the stages' start times."""
     marks = []
     with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process, \
             log.open("w") as out:
-        pending = b""
-        while chunk := os.read(process.stdout.fileno(), 65536):
-            *lines, pending = (pending + chunk).replace(b"\r", b"\n").split(b"\n")
-            for line in filter(None, (raw.decode(errors="replace").rstrip() for raw in lines)):
-                now = time.time()
-                out.write(f"{datetime.fromtimestamp(now, timezone.utc):%H:%M:%S} {line}\n")
-                stage = stage_of(line)
-                if stage:
-                    marks.append((now, stage))
+        for line in output_lines(process.stdout):
+            now = time.time()
+            out.write(f"{datetime.fromtimestamp(now, timezone.utc):%H:%M:%S} {line}\n")
             out.flush()
+            if stage := stage_of(line):
+                marks.append((now, stage))
         return process.wait(), marks
 
 
