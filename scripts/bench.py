@@ -3,14 +3,18 @@
 The machine may be shared and noisy, so each figure is the median of several repeats after a warm-up,
 and the conclusions are read from ratios between rows measured side by side, never from seconds alone.
 
-* training steps of the VAE, the GAN (D and G) and the detector at their default configs, fed three ways:
+* training steps of the VQ-VAE (its autoencoder, then its prior), the GAN (D and G) and the detector at their
+  default configs, fed three ways:
   bare steps on one batch already in memory; `fit`'s epoch path (decoded once, batches indexed from a
   uint8 tensor); and the naive course-code pipeline (a `Dataset` that opens each JPEG with PIL in
   `__getitem__`, through a `DataLoader`);
 * each step's floating-point work (counted from the layer shapes by `torch.utils.flop_counter`) per second,
   against the machine's ceiling measured in the same run (a large convolution and a large matrix product);
 * what might move the speed: channels-last layout, thread count, batch size of inference, fused Adam;
-* the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples.
+* the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples;
+* the code prior's step at other shapes than the adopted one (what a cheaper prior would save).
+
+`--only SECTION` times one section alone (training, variants, data, prior).
 
 `--make-run` also runs `make run` and reports its wall time and peak memory (slow: the whole job).
 """
@@ -35,16 +39,17 @@ from torch.utils.flop_counter import FlopCounterMode
 from handgen import (
     GAN,
     REAL_HANDS,
-    VAE,
+    VQVAE,
     Detector,
     DetectorConfig,
     GANConfig,
     Task,
-    VAEConfig,
+    VQVAEConfig,
     append_rows,
     decode_image,
     detector_task,
     discriminator_loss,
+    fast_bfloat16,
     find_folder,
     fold_batch_norms,
     format_table,
@@ -58,7 +63,7 @@ from handgen import (
     sample_to_folder,
     to_float,
     train_one_epoch,
-    vae_task,
+    vqvae_task,
 )
 
 
@@ -119,11 +124,19 @@ class NaiveJpegDataset(Dataset):
         return to_float(image), self.labels[index]
 
 
+def prior_task(config: VQVAEConfig) -> Task:
+    """The VQ-VAE's prior stage, entered (its steps train the prior from the first one)."""
+    task = vqvae_task(VQVAE(config), config, "cpu", prior_only=True)
+    task.begin_epoch(0)
+    return task
+
+
 def family_tasks(images: int) -> dict[str, Callable[[], Task]]:
-    """Fresh tasks at the default configs (the VAE's mixture fit, a one-off, is left out of the epoch)."""
+    """Fresh tasks at the default configs: the VQ-VAE's two stages apart (its prior's step also encodes)."""
     steps = images // DetectorConfig().batch_size
     return {
-        "VAE": lambda: vae_task(VAE(VAEConfig(prior_components=0)), VAEConfig(prior_components=0), "cpu"),
+        "VQ-VAE autoencoder": lambda: vqvae_task(VQVAE(VQVAEConfig()), VQVAEConfig(), "cpu"),
+        "VQ-VAE prior": lambda: prior_task(VQVAEConfig()),
         "GAN": lambda: gan_task(GAN(GANConfig()), GANConfig(), "cpu"),
         "detector": lambda: detector_task(Detector(DetectorConfig()), DetectorConfig(), steps, "cpu"),
     }
@@ -255,6 +268,30 @@ def gan_step_rows(real: torch.Tensor, repeats: int) -> list[dict]:
             {"variant": f"GAN step now, discriminator width 32 ({wider / after:.2f}x the time)", "img/s": rate(wider)}]
 
 
+PRIOR_SHAPES = {"4x128 (adopted)": {}, "3x128": {"prior_layers": 3}, "4x96": {"prior_width": 96}}
+
+
+def prior_shape_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """Images per second of the prior's step at each shape of `PRIOR_SHAPES`, timed in alternation with the
+    adopted one (its time over theirs: how much of the prior's stage a shape would save)."""
+    def timed(settings: dict) -> Callable[[], None]:
+        config = VQVAEConfig(**settings)
+        task, batch = prior_task(config), to_float(real[:config.batch_size])
+
+        def work() -> None:
+            with mixed_precision(torch.device("cpu"), config.mixed_precision):
+                for index in range(4):
+                    task.step(batch, None, index)
+        return work
+
+    adopted, rows = timed({}), []
+    for name, settings in PRIOR_SHAPES.items():
+        base, seconds = interleaved_median_seconds(adopted, timed(settings), repeats)
+        rows.append({"variant": f"prior step, {name} ({seconds / base:.2f}x the adopted time)",
+                     "img/s": round(4 * VQVAEConfig().batch_size / seconds)})
+    return rows
+
+
 def optimizer_rows(repeats: int) -> list[dict]:
     """Adam's update for the GAN's parameters: the default multi-tensor version against the fused kernel."""
     gan, rows = GAN(GANConfig()), []
@@ -308,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default="checkpoints/gan.pt")
     parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
+    parser.add_argument("--only", choices=("training", "variants", "data", "prior"), help="time one section alone")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -315,20 +353,31 @@ def main(argv: list[str] | None = None) -> None:
     real = load_folder(REAL_HANDS, warn=False)
     files = [find_folder(REAL_HANDS) / name for name in real.names]
     assert files == list_image_files(find_folder(REAL_HANDS))[:len(files)], "every real hand decodes"
-    ceiling = ceiling_gflops(args.repeats)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ceiling: conv {ceiling['conv']:.1f} "
-          f"GFLOP/s, matmul {ceiling['matmul']:.1f} GFLOP/s")
-    training = training_rows(real.images, files, max(ceiling.values()), args.repeats, args.images)
-    print(format_table(training))
-    variants = gan_step_rows(real.images, args.repeats) + training_variant_rows(real.images, args.repeats)
-    variants += optimizer_rows(args.repeats)
-    if Path(args.detector).is_file():
-        variants += inference_layout_rows(load_model(args.detector, "cpu")[0], real.images[:2048], args.repeats)
-    print(format_table(variants))
-    data_path = data_path_rows(args.repeats, args.detector, args.generator)
-    print(format_table(data_path))
-    result = {"threads": torch.get_num_threads(), "ceiling_gflops": ceiling, "training": training,
-              "variants": variants, "data_path": data_path}
+    wanted = lambda section: args.only in (None, section)  # noqa: E731
+    # the vector unit torch dispatches to: "AVX2" when capped, as a plain CPU is; AMX shows as "AVX512" beside it
+    result: dict = {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "bfloat16_fast": fast_bfloat16(torch.device("cpu"))}
+    if wanted("training"):
+        ceiling = ceiling_gflops(args.repeats)
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ceiling: conv {ceiling['conv']:.1f} "
+              f"GFLOP/s, matmul {ceiling['matmul']:.1f} GFLOP/s")
+        result["ceiling_gflops"] = ceiling
+        result["training"] = training_rows(real.images, files, max(ceiling.values()), args.repeats, args.images)
+        print(format_table(result["training"]))
+    variants = []
+    if wanted("variants"):
+        variants += gan_step_rows(real.images, args.repeats) + training_variant_rows(real.images, args.repeats)
+        variants += optimizer_rows(args.repeats)
+        if Path(args.detector).is_file():
+            variants += inference_layout_rows(load_model(args.detector, "cpu")[0], real.images[:2048], args.repeats)
+    if wanted("prior"):
+        variants += prior_shape_rows(real.images, args.repeats)
+    if variants:
+        result["variants"] = variants
+        print(format_table(variants))
+    if wanted("data"):
+        result["data_path"] = data_path_rows(args.repeats, args.detector, args.generator)
+        print(format_table(result["data_path"]))
     if args.make_run:
         result["make_run"] = make_run_row()
         print(format_table([result["make_run"]]))

@@ -44,3 +44,17 @@ def test_make_run_timer_reads_stages_from_makes_echoed_commands(tmp_path):
     assert code == 3 and [line.split(" ", 1)[1] for line in lines] == [
         "one", "two", "python -m handgen train-gan --epochs 1"]
     assert [stage for _, stage in marks] == ["GAN"]
+
+
+def test_prior_task_trains_the_prior_alone():
+    from bench import prior_task
+
+    from handgen import VQVAEConfig
+
+    task = prior_task(VQVAEConfig(width=8, codebook_size=16, code_dim=8, prior_width=16, prior_layers=1,
+                                  prior_heads=2))
+    before = {name: p.detach().clone() for name, p in task.model.named_parameters()}
+    logs = task.step(torch.rand(4, 1, 32, 32) * 2 - 1, None, 0)
+    assert set(logs) == {"prior_nll"}
+    changed = {name for name, p in task.model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and all(name.startswith("prior.") for name in changed)
