@@ -146,19 +146,19 @@ class _Block(nn.Module):
 
 
 class CodePrior(nn.Module):
-    """p(codes) = prod_t p(code_t | codes_<t) over the 64 positions of the grid in raster order."""
+    """p(codes) = prod_t p(code_t | codes_<t) over the `length` positions of the grid in raster order (64: 8x8)."""
 
-    def __init__(self, config: VQVAEConfig):
+    def __init__(self, config: VQVAEConfig, length: int = GRID * GRID):
         super().__init__()
         width, self.size = config.prior_width, config.codebook_size
         self.embed = nn.Embedding(config.codebook_size + 1, width)  # the last index is the start token
-        self.position = nn.Parameter(torch.randn(1, GRID * GRID, width) * 0.02)
+        self.position = nn.Parameter(torch.randn(1, length, width) * 0.02)
         self.blocks = nn.ModuleList(_Block(width, config.prior_heads, config.prior_dropout)
                                     for _ in range(config.prior_layers))
         self.norm, self.head = nn.LayerNorm(width), nn.Linear(width, config.codebook_size)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes (B, 64) -> logits (B, 64, K): position t predicted from the codes before it."""
+        """Codes (B, L) -> logits (B, L, K): position t predicted from the codes before it."""
         start = torch.full_like(codes[:, :1], self.size)
         x = self.embed(torch.cat([start, codes[:, :-1]], 1)) + self.position
         for block in self.blocks:
@@ -166,17 +166,17 @@ class CodePrior(nn.Module):
         return self.head(self.norm(x))
 
     def nll(self, codes: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood per code (nats) of codes (B, 64)."""
+        """Mean negative log-likelihood per code (nats) of codes (B, L)."""
         return F.cross_entropy(self(codes).flatten(0, 1).float(), codes.flatten())
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
-        """n code sequences (n, 64), drawn position by position; randomness from `generator` (CPU)."""
+        """n code sequences (n, L), drawn position by position; randomness from `generator` (CPU)."""
         device = self.position.device
         caches = [[] for _ in self.blocks]
         token = torch.full((n, 1), self.size, dtype=torch.long, device=device)
         codes = []
-        for position in range(GRID * GRID):
+        for position in range(self.position.shape[1]):
             x = self.embed(token) + self.position[:, position:position + 1]
             for block, cache in zip(self.blocks, caches):
                 x = block(x, cache)

@@ -15,6 +15,7 @@ from handgen.gan import (
 )
 from handgen.runtime import fast_bfloat16, mixed_precision
 from handgen.vae import VAE, LatentMixture, VAEConfig, vae_loss
+from handgen.vqvae import CodePrior, VQVAEConfig
 
 SMALL_VAE = VAEConfig(latent_dim=8, width=8, batch_size=16, epochs=1)
 SMALL_GAN = GANConfig(latent_dim=16, width=8, batch_size=16, epochs=1)
@@ -29,6 +30,24 @@ def test_vae_shapes_and_finite_loss():
     losses = vae_loss(x, reconstruction, mean, logvar)
     assert all(torch.isfinite(v) for v in losses.values())
     assert model.decode(torch.randn(3, 8)).shape == (3, 1, 32, 32)
+
+
+@pytest.mark.parametrize("length", [10, 64])
+def test_the_code_prior_is_causal_and_samples_as_its_forward_pass_predicts(length):
+    """Greedy sampling through the key-value cache must pick each position's argmax of the full forward pass, and
+    a code changed at one position may move only the predictions after it."""
+    config = VQVAEConfig(codebook_size=16, prior_width=16, prior_layers=2, prior_heads=2, prior_dropout=0.0)
+    prior = CodePrior(config, length=length).eval()
+    codes = prior.sample(4, torch.Generator().manual_seed(0), temperature=1e-4)
+    assert codes.shape == (4, length)
+    with torch.no_grad():
+        logits = prior(codes)
+        assert torch.equal(logits.argmax(-1), codes)
+        changed = codes.clone()
+        changed[:, 6] = (changed[:, 6] + 1) % 16
+        moved = prior(changed)
+    assert torch.allclose(moved[:, :7], logits[:, :7], atol=1e-5)  # position 6 is predicted from codes before it
+    assert not torch.allclose(moved[:, 7:], logits[:, 7:], atol=1e-3)
 
 
 def test_gan_shapes():
