@@ -37,18 +37,7 @@ from handgen import (
     two_sample_test,
 )
 from handgen.vqvae import CodePrior
-
-
-class _Residual(nn.Module):
-    """x + conv1x1(relu(conv3x3(relu(x)))), as the adopted VQ-VAE's blocks."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(),
-                                  nn.Conv2d(channels, channels, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+from handgen.vqvae import _Residual as Residual  # the adopted blocks, so the grids differ in their strides alone
 
 
 class FineGridVQVAE(VQVAE):
@@ -62,9 +51,9 @@ class FineGridVQVAE(VQVAE):
         torch.manual_seed(config.seed)
         self.encoder = nn.Sequential(
             nn.Conv2d(1, w, 4, 2, 1), nn.ReLU(), nn.Conv2d(w, 2 * w, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), _Residual(2 * w), _Residual(2 * w), nn.ReLU(), nn.Conv2d(2 * w, d, 1))
+            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), Residual(2 * w), Residual(2 * w), nn.ReLU(), nn.Conv2d(2 * w, d, 1))
         self.decoder = nn.Sequential(
-            nn.Conv2d(d, 2 * w, 3, 1, 1), _Residual(2 * w), _Residual(2 * w), nn.ReLU(),
+            nn.Conv2d(d, 2 * w, 3, 1, 1), Residual(2 * w), Residual(2 * w), nn.ReLU(),
             nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ReLU(), nn.Conv2d(w, 1, 3, 1, 1), nn.Tanh())
         self.latent_dim = self.grid * self.grid
         self.prior = CodePrior(config, length=self.latent_dim)
