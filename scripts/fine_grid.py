@@ -22,6 +22,7 @@ from realism_curve import parse_changes
 from torch import nn
 
 from handgen import (
+    CHANNELS,
     TWO_SAMPLE_SIZE,
     VQVAE,
     VQVAEConfig,
@@ -36,27 +37,24 @@ from handgen import (
     train_prior,
     two_sample_test,
 )
-from handgen.vqvae import CodePrior
-from handgen.vqvae import _Residual as Residual  # the adopted blocks, so the grids differ in their strides alone
 
 
 class FineGridVQVAE(VQVAE):
-    """The adopted VQ-VAE with one stride-2 step fewer each way: a 16x16 grid of codes, a prior over 256."""
+    """The adopted VQ-VAE with one stride-2 step fewer each way: a 16x16 grid of codes, a prior over 256.
+
+    Only the strided layers are swapped (the encoder's second convolution and the decoder's last): the blocks, widths
+    and everything else are the adopted model's own."""
 
     grid = 16
 
     def __init__(self, config: VQVAEConfig):
         super().__init__(config)
-        w, d = config.width, config.code_dim
+        w = config.width
         torch.manual_seed(config.seed)
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, w, 4, 2, 1), nn.ReLU(), nn.Conv2d(w, 2 * w, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), Residual(2 * w), Residual(2 * w), nn.ReLU(), nn.Conv2d(2 * w, d, 1))
-        self.decoder = nn.Sequential(
-            nn.Conv2d(d, 2 * w, 3, 1, 1), Residual(2 * w), Residual(2 * w), nn.ReLU(),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ReLU(), nn.Conv2d(w, 1, 3, 1, 1), nn.Tanh())
+        self.encoder[2] = nn.Conv2d(w, 2 * w, 3, 1, 1)         # was 4x4 stride 2: stays at 16x16
+        self.decoder[6] = nn.Conv2d(w, CHANNELS, 3, 1, 1)      # was a transposed 4x4 stride 2 from 16x16
         self.latent_dim = self.grid * self.grid
-        self.prior = CodePrior(config, length=self.latent_dim)
+        self.prior = type(self.prior)(config, length=self.latent_dim)
         for block in self.prior.blocks:  # dropout on attention's output, not on its weights (see `output_dropout`)
             output_dropout(block.attention, config.prior_dropout)
 
@@ -78,7 +76,11 @@ def load_fine_grid(path: str, changes: dict) -> FineGridVQVAE:
     config = dataclasses.replace(VQVAEConfig(**state["config"]), **changes)
     model = FineGridVQVAE(config)
     weights = {key: value for key, value in state["model"].items() if not key.startswith("prior.")}
-    model.load_state_dict(weights, strict=False)
+    result = model.load_state_dict(weights, strict=False)
+    missing = [key for key in result.missing_keys if not key.startswith("prior.")]
+    if missing or result.unexpected_keys:
+        raise SystemExit(f"{path} is not a fine-grid autoencoder: missing {missing}, unexpected "
+                         f"{result.unexpected_keys}")
     return model
 
 
