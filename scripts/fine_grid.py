@@ -76,7 +76,10 @@ def load_fine_grid(path: str, changes: dict) -> FineGridVQVAE:
     config = dataclasses.replace(VQVAEConfig(**state["config"]), **changes)
     model = FineGridVQVAE(config)
     weights = {key: value for key, value in state["model"].items() if not key.startswith("prior.")}
-    result = model.load_state_dict(weights, strict=False)
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as error:  # weights of other shapes: an 8x8 grid's
+        raise SystemExit(f"{path} is not a fine-grid autoencoder: {error}") from None
     missing = [key for key in result.missing_keys if not key.startswith("prior.")]
     if missing or result.unexpected_keys:
         raise SystemExit(f"{path} is not a fine-grid autoencoder: missing {missing}, unexpected "
