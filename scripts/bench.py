@@ -12,7 +12,8 @@ and the conclusions are read from ratios between rows measured side by side, nev
   against the machine's ceiling measured in the same run (a large convolution and a large matrix product);
 * what might move the speed: channels-last layout, thread count, batch size of inference, fused Adam;
 * the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples;
-* the code prior's step at other shapes than the adopted one (what a cheaper prior would save).
+* the code prior's step at other shapes than the adopted one (what a cheaper prior would save), with its attention
+  dropout moved to the output, and over the 16x16 grid of `scripts/fine_grid.py`.
 
 `--only SECTION` times one section alone (training, variants, data, prior).
 
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fine_grid import FineGridVQVAE, output_dropout
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -124,9 +126,10 @@ class NaiveJpegDataset(Dataset):
         return to_float(image), self.labels[index]
 
 
-def prior_task(config: VQVAEConfig) -> Task:
-    """The VQ-VAE's prior stage, entered (its steps train the prior from the first one)."""
-    task = vqvae_task(VQVAE(config), config, "cpu", prior_only=True)
+def prior_task(config: VQVAEConfig, model: VQVAE | None = None) -> Task:
+    """The VQ-VAE's prior stage, entered (its steps train the prior from the first one); `model` built from
+    `config` unless given."""
+    task = vqvae_task(model if model is not None else VQVAE(config), config, "cpu", prior_only=True)
     task.begin_epoch(0)
     return task
 
@@ -268,15 +271,28 @@ def gan_step_rows(real: torch.Tensor, repeats: int) -> list[dict]:
             {"variant": f"GAN step now, discriminator width 32 ({wider / after:.2f}x the time)", "img/s": rate(wider)}]
 
 
-PRIOR_SHAPES = {"4x128 (adopted)": {}, "3x128": {"prior_layers": 3}, "4x96": {"prior_width": 96}}
+def _moved_dropout(config: VQVAEConfig) -> VQVAE:
+    model = VQVAE(config)
+    for block in model.prior.blocks:
+        output_dropout(block.attention, config.prior_dropout)
+    return model
+
+
+# name: (config changes, the model they build); the fine grid's prior is over 256 codes (`scripts/fine_grid.py`)
+PRIOR_SHAPES = {"4x128 (adopted)": ({}, VQVAE), "3x128": ({"prior_layers": 3}, VQVAE),
+                "4x96": ({"prior_width": 96}, VQVAE),
+                "4x128, dropout on attention's output": ({}, _moved_dropout),
+                "16x16 grid, 4x64, dropout on attention's weights": (
+                    {"prior_width": 64}, lambda config: FineGridVQVAE(config, move_dropout=False)),
+                "16x16 grid, 4x64, dropout on attention's output": ({"prior_width": 64}, FineGridVQVAE)}
 
 
 def prior_shape_rows(real: torch.Tensor, repeats: int) -> list[dict]:
     """Images per second of the prior's step at each shape of `PRIOR_SHAPES`, timed in alternation with the
-    adopted one (its time over theirs: how much of the prior's stage a shape would save)."""
-    def timed(settings: dict) -> Callable[[], None]:
+    adopted one (its time over theirs: how much of the prior's stage a shape would save or add)."""
+    def timed(settings: dict, build: Callable[[VQVAEConfig], VQVAE] = VQVAE) -> Callable[[], None]:
         config = VQVAEConfig(**settings)
-        task, batch = prior_task(config), to_float(real[:config.batch_size])
+        task, batch = prior_task(config, build(config)), to_float(real[:config.batch_size])
 
         def work() -> None:
             with mixed_precision(torch.device("cpu"), config.mixed_precision):
@@ -285,8 +301,8 @@ def prior_shape_rows(real: torch.Tensor, repeats: int) -> list[dict]:
         return work
 
     adopted, rows = timed({}), []
-    for name, settings in PRIOR_SHAPES.items():
-        base, seconds = interleaved_median_seconds(adopted, timed(settings), repeats)
+    for name, (settings, build) in PRIOR_SHAPES.items():
+        base, seconds = interleaved_median_seconds(adopted, timed(settings, build), repeats)
         rows.append({"variant": f"prior step, {name} ({seconds / base:.2f}x the adopted time)",
                      "img/s": round(4 * VQVAEConfig().batch_size / seconds)})
     return rows

@@ -47,7 +47,8 @@ class FineGridVQVAE(VQVAE):
 
     grid = 16
 
-    def __init__(self, config: VQVAEConfig):
+    def __init__(self, config: VQVAEConfig, move_dropout: bool = True):
+        """`move_dropout=False` keeps the adopted attention's dropout on its weights (for timing it)."""
         super().__init__(config)
         w = config.width
         torch.manual_seed(config.seed)
@@ -55,7 +56,7 @@ class FineGridVQVAE(VQVAE):
         self.decoder[6] = nn.Conv2d(w, CHANNELS, 3, 1, 1)      # was a transposed 4x4 stride 2 from 16x16
         self.latent_dim = self.grid * self.grid
         self.prior = type(self.prior)(config, length=self.latent_dim)
-        for block in self.prior.blocks:  # dropout on attention's output, not on its weights (see `output_dropout`)
+        for block in self.prior.blocks if move_dropout else ():  # on attention's output (see `output_dropout`)
             output_dropout(block.attention, config.prior_dropout)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -64,8 +65,8 @@ class FineGridVQVAE(VQVAE):
 
 def output_dropout(attention: nn.Module, rate: float) -> None:
     """Move an attention layer's dropout from its weights to its output. With dropout on the weights, a CPU's
-    scaled-dot-product attention takes its slow path: at 256 positions (batch 64, width 64, 4 heads, 2 threads) a
-    layer's forward and backward take 0.34 s against 0.037 s without; at the adopted 64 positions, 21 ms against 5."""
+    scaled-dot-product attention takes its slow path, which at 256 positions makes the prior's step several times
+    slower (`python scripts/bench.py --only prior`)."""
     attention.dropout = 0.0
     attention.out = nn.Sequential(attention.out, nn.Dropout(rate))
 
