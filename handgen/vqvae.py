@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -46,6 +47,8 @@ class VQVAEConfig:
     prior_temperature: float = 1.0  # sampling: divides the prior's logits (below 1: the likelier codes, and copies)
     seed: int = 0
     mixed_precision: bool = True  # bfloat16 autocast where the device runs it fast (`runtime.fast_bfloat16`)
+    # the prior trains at a constant rate, so a finished prior can be trained on for more epochs
+    RESUMABLE: ClassVar[frozenset] = frozenset({"prior_epochs"})
 
     def __post_init__(self) -> None:
         check_config(self, positive=("width", "codebook_size", "code_dim", "lr", "batch_size", "epochs",

@@ -8,8 +8,9 @@ from handgen.checkpoint import CheckpointError, load_model, read_checkpoint, str
 from handgen.data import to_float
 from handgen.gan import GAN, GANConfig
 from handgen.sample import generate
-from handgen.train import TrainingDiverged, fit, train_gan, train_vae, vae_task
+from handgen.train import TrainingDiverged, fit, train_gan, train_prior, train_vae, train_vqvae, vae_task
 from handgen.vae import VAE, VAEConfig
+from handgen.vqvae import VQVAE, VQVAEConfig
 
 IMAGES = torch.from_numpy(synthetic_hands(64)).unsqueeze(1)
 VAE_CONFIG = VAEConfig(latent_dim=8, width=8, batch_size=16, epochs=2, lr=2e-3)
@@ -84,6 +85,26 @@ def test_checkpoint_from_before_a_config_field_existed_resumes_at_its_default(tm
     other = dataclasses.replace(VAE_CONFIG, kl_weight=VAEConfig.kl_weight * 2)
     with pytest.raises(CheckpointError, match="kl_weight"):
         train_vae(VAE(other), IMAGES, other, checkpoint=checkpoint, progress=False)
+
+
+def test_a_finished_prior_trained_on_ends_where_a_longer_run_does(tmp_path):
+    config = VQVAEConfig(width=8, codebook_size=16, code_dim=8, batch_size=16, epochs=1, prior_epochs=2,
+                         prior_width=16, prior_layers=1, prior_heads=2)
+    autoencoder = VQVAE(config)
+    train_vqvae(autoencoder, IMAGES, dataclasses.replace(config, prior_epochs=0), progress=False)
+    weights = autoencoder.state_dict()
+    straight, stepwise = VQVAE(config), VQVAE(config)
+    straight.load_state_dict(weights), stepwise.load_state_dict(weights)
+    train_prior(straight, IMAGES, config, checkpoint=tmp_path / "straight.pt", progress=False)
+    train_prior(stepwise, IMAGES, dataclasses.replace(config, prior_epochs=1), checkpoint=tmp_path / "step.pt",
+                progress=False)
+    history = train_prior(VQVAE(config), IMAGES, config, checkpoint=tmp_path / "step.pt", progress=False)
+    assert len(history) == 2
+    resumed = read_checkpoint(tmp_path / "step.pt")["model"]
+    assert all(torch.equal(value, straight.state_dict()[key]) for key, value in resumed.items())
+    with pytest.raises(CheckpointError, match="prior_lr"):
+        train_prior(VQVAE(config), IMAGES, dataclasses.replace(config, prior_lr=1e-2),
+                    checkpoint=tmp_path / "step.pt", progress=False)
 
 
 def test_load_model_rebuilds_from_checkpoint(tmp_path):
