@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 
 import torch
 from realism_curve import parse_changes
@@ -104,7 +105,9 @@ def main() -> None:
     model = load_fine_grid(args.autoencoder, {**parse_changes(VQVAEConfig, args.set), "prior_epochs": args.epochs})
     train, holdout = real_hands_split()
     yardstick = build_yardstick(progress=False)
-    seconds = [0.0]
+    checkpoint = f"{args.runs}/vqvae-prior-{args.name.replace(' ', '_')}.pt"
+    past = read_checkpoint(checkpoint)["history"] if Path(checkpoint).is_file() else []
+    seconds = [sum(row["seconds"] for row in past)]  # a resumed run counts its earlier epochs' time
 
     def score(epoch: int, logs: dict[str, float]) -> None:
         seconds[0] += logs["seconds"]
@@ -124,7 +127,6 @@ def main() -> None:
         append_rows([row], args.out)
         model.train()
 
-    checkpoint = f"{args.runs}/vqvae-prior-{args.name.replace(' ', '_')}.pt"
     train_prior(model, train.images, model.config, validation=holdout.images, checkpoint=checkpoint,
                 callbacks=[score], progress=False)
 
