@@ -273,8 +273,7 @@ def gan_step_rows(real: torch.Tensor, repeats: int) -> list[dict]:
 
 def _moved_dropout(config: VQVAEConfig) -> VQVAE:
     model = VQVAE(config)
-    for block in model.prior.blocks:
-        output_dropout(block.attention, config.prior_dropout)
+    output_dropout(model.prior, config.prior_dropout)
     return model
 
 

@@ -57,19 +57,20 @@ class FineGridVQVAE(VQVAE):
         self.decoder[6] = nn.Conv2d(w, CHANNELS, 3, 1, 1)      # was a transposed 4x4 stride 2 from 16x16
         self.latent_dim = self.grid * self.grid
         self.prior = type(self.prior)(config, length=self.latent_dim)
-        for block in self.prior.blocks if move_dropout else ():  # on attention's output (see `output_dropout`)
-            output_dropout(block.attention, config.prior_dropout)
+        if move_dropout:
+            output_dropout(self.prior, config.prior_dropout)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.quantizer.lookup(codes.view(-1, self.grid, self.grid)))
 
 
-def output_dropout(attention: nn.Module, rate: float) -> None:
-    """Move an attention layer's dropout from its weights to its output. With dropout on the weights, a CPU's
-    scaled-dot-product attention takes its slow path, which at 256 positions makes the prior's step several times
-    slower (`python scripts/bench.py --only prior`)."""
-    attention.dropout = 0.0
-    attention.out = nn.Sequential(attention.out, nn.Dropout(rate))
+def output_dropout(prior: nn.Module, rate: float) -> None:
+    """Move the dropout of every attention layer of a code prior from its weights to its output. With dropout on the
+    weights, a CPU's scaled-dot-product attention takes its slow path, which at 256 positions makes the prior's step
+    several times slower (`python scripts/bench.py --only prior`)."""
+    for block in prior.blocks:
+        block.attention.dropout = 0.0
+        block.attention.out = nn.Sequential(block.attention.out, nn.Dropout(rate))
 
 
 def load_fine_grid(path: str, changes: dict) -> FineGridVQVAE:

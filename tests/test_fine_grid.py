@@ -24,8 +24,7 @@ def test_moving_the_dropout_changes_training_only():
 
     adopted = VQVAE(SMALL).prior
     moved = VQVAE(SMALL).prior  # same seed, same weights
-    for block in moved.blocks:
-        output_dropout(block.attention, SMALL.prior_dropout)
+    output_dropout(moved, SMALL.prior_dropout)
     codes = torch.randint(16, (4, 64))
     adopted.eval(), moved.eval()
     assert torch.allclose(adopted(codes), moved(codes), atol=1e-6)  # no dropout at sampling: the same prior
