@@ -59,12 +59,22 @@ def fast_bfloat16(device: torch.device) -> bool:
 
 
 @functools.cache
-def _cpu_has_native_bfloat16() -> bool:
+def cpu_facts() -> dict:
+    """The CPU's model name and its bfloat16 units, from /proc/cpuinfo (Linux; empty elsewhere): figures are
+    recorded with the machine they came from, since AMX, AVX-512 BF16 and plain AVX2 CPUs train at different speeds."""
     try:
-        flags = Path("/proc/cpuinfo").read_text().split()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+        return {}
+    fields = {key.strip(): value.strip() for key, value in
+              (line.split(":", 1) for line in text.splitlines() if ":" in line)}
+    flags = fields.get("flags", "").split()
+    return {"cpu": fields.get("model name", ""), "amx": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags}
+
+
+def _cpu_has_native_bfloat16() -> bool:
+    facts = cpu_facts()
+    return facts.get("amx", False) or facts.get("avx512_bf16", False)
 
 
 def _cpu_capability_allows_avx512() -> bool:

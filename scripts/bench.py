@@ -15,7 +15,9 @@ and the conclusions are read from ratios between rows measured side by side, nev
 * the code prior's step at other shapes than the adopted one (what a cheaper prior would save), with its attention
   dropout moved to the output, and over the 16x16 grid of `scripts/fine_grid.py`.
 
-`--only SECTION` times one section alone (training, variants, data, prior).
+* bfloat16 autocast against float32 for each family's step (does this CPU's bfloat16 hardware pay?).
+
+`--only SECTION` times one section alone (training, variants, data, prior, precision).
 
 `--make-run` also runs `make run` and reports its wall time and peak memory (slow: the whole job).
 """
@@ -48,6 +50,7 @@ from handgen import (
     Task,
     VQVAEConfig,
     append_rows,
+    cpu_facts,
     decode_image,
     detector_task,
     discriminator_loss,
@@ -307,6 +310,29 @@ def prior_shape_rows(real: torch.Tensor, repeats: int) -> list[dict]:
     return rows
 
 
+def precision_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """Each family's step under bfloat16 autocast against float32, timed in alternation: whether this CPU's
+    bfloat16 units pay (`runtime.fast_bfloat16` turns autocast on wherever they exist)."""
+    rows = []
+    for name, make_task in family_tasks(len(real)).items():
+        task = make_task()
+        batch = to_float(real[:task.config.batch_size])
+        labels = torch.arange(len(batch)) % 3
+
+        def timed(bfloat16: bool) -> Callable[[], None]:
+            def work() -> None:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+                    for index in range(4):
+                        task.step(batch, labels, index)  # noqa: B023
+            return work
+
+        float32, bfloat16 = interleaved_median_seconds(timed(False), timed(True), repeats)
+        rows.append({"variant": f"{name} step, bfloat16 autocast ({bfloat16 / float32:.2f}x the float32 time)",
+                     "img/s": round(4 * len(batch) / bfloat16)})
+        rows.append({"variant": f"{name} step, float32", "img/s": round(4 * len(batch) / float32)})
+    return rows
+
+
 def optimizer_rows(repeats: int) -> list[dict]:
     """Adam's update for the GAN's parameters: the default multi-tensor version against the fused kernel."""
     gan, rows = GAN(GANConfig()), []
@@ -360,7 +386,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default="checkpoints/gan.pt")
     parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
-    parser.add_argument("--only", choices=("training", "variants", "data", "prior"), help="time one section alone")
+    parser.add_argument("--only", choices=("training", "variants", "data", "prior", "precision"),
+                        help="time one section alone")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -369,9 +396,9 @@ def main(argv: list[str] | None = None) -> None:
     files = [find_folder(REAL_HANDS) / name for name in real.names]
     assert files == list_image_files(find_folder(REAL_HANDS))[:len(files)], "every real hand decodes"
     wanted = lambda section: args.only in (None, section)  # noqa: E731
-    # the vector unit torch dispatches to: "AVX2" when capped, as a plain CPU is; AMX shows as "AVX512" beside it
+    # the vector unit torch dispatches to ("AVX2" when capped, as a plain CPU is) and the CPU's bfloat16 units
     result: dict = {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "bfloat16_fast": fast_bfloat16(torch.device("cpu"))}
+                    "bfloat16_fast": fast_bfloat16(torch.device("cpu")), **cpu_facts()}
     if wanted("training"):
         ceiling = ceiling_gflops(args.repeats)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ceiling: conv {ceiling['conv']:.1f} "
@@ -387,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
             variants += inference_layout_rows(load_model(args.detector, "cpu")[0], real.images[:2048], args.repeats)
     if wanted("prior"):
         variants += prior_shape_rows(real.images, args.repeats)
+    if wanted("precision"):
+        variants += precision_rows(real.images, args.repeats)
     if variants:
         result["variants"] = variants
         print(format_table(variants))

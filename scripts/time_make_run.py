@@ -20,24 +20,13 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from handgen import append_rows, find_folder
+from handgen import append_rows, cpu_facts, find_folder
 
 # The first words of the commands `make run` starts (Makefile), each naming the stage it opens.
 STAGES = {"-m handgen train-vqvae": "VAE", "-m handgen train-gan": "GAN", "-m handgen sample": "samples",
           "-m handgen train-detector": "detector", "-m handgen classify": "CSV"}
 # What torch, oneDNN and MKL read to stay below a capability; the same caps `runtime.fast_bfloat16` honours.
 PLAIN_CPU = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
-
-
-def cpu_facts() -> dict:
-    """The CPU's model name and whether it has bfloat16 matrix units (from /proc/cpuinfo, Linux only)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    return {"cpu": fields.get("model name", ""), "amx": "amx_bf16" in fields.get("flags", "")}
 
 
 def stage_seconds(marks: list[tuple[float, str]], start: float, end: float) -> dict[str, float]:

@@ -162,12 +162,24 @@ def test_bfloat16_on_cpu_only_with_native_units(monkeypatch, tmp_path, flags, ca
     cpuinfo.write_text(f"processor : 0\nflags : {flags}\n")
     real_path = runtime.Path
     monkeypatch.setattr(runtime, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
-    runtime._cpu_has_native_bfloat16.cache_clear()
+    runtime.cpu_facts.cache_clear()
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     try:
         assert fast_bfloat16(torch.device("cpu")) is native
     finally:
-        runtime._cpu_has_native_bfloat16.cache_clear()
+        runtime.cpu_facts.cache_clear()
+
+
+def test_cpu_facts_name_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nmodel name : Some CPU 9000\nflags : fpu avx2 avx512f avx512_bf16\n")
+    real_path = runtime.Path
+    monkeypatch.setattr(runtime, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
+    runtime.cpu_facts.cache_clear()
+    try:
+        assert runtime.cpu_facts() == {"cpu": "Some CPU 9000", "amx": False, "avx512_bf16": True}
+    finally:
+        runtime.cpu_facts.cache_clear()
 
 
 def test_bfloat16_never_on_other_devices():
