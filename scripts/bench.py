@@ -15,9 +15,10 @@ and the conclusions are read from ratios between rows measured side by side, nev
 * the code prior's step at other shapes than the adopted one (what a cheaper prior would save), with its attention
   dropout moved to the output, and over the 16x16 grid of `scripts/fine_grid.py`.
 
-* bfloat16 autocast against float32 for each family's step (does this CPU's bfloat16 hardware pay?).
+* bfloat16 autocast against float32 for each family's step (does this CPU's bfloat16 hardware pay?);
+* each family's step with its networks compiled by `torch.compile`, against eager, and the compilation's time.
 
-`--only SECTION` times one section alone (training, variants, data, prior, precision).
+`--only SECTION` times one section alone (training, variants, data, prior, precision, compile).
 
 `--make-run` also runs `make run` and reports its wall time and peak memory (slow: the whole job).
 """
@@ -333,6 +334,35 @@ def precision_rows(real: torch.Tensor, repeats: int) -> list[dict]:
     return rows
 
 
+def compile_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """Each family's step with its networks compiled (`torch.compile`, inductor) against eager, timed in alternation
+    after the compiled one's warm-up, whose time (the compilation) is reported beside it."""
+    rows = []
+    for name, make_task in family_tasks(len(real)).items():
+        eager, compiled = make_task(), make_task()
+        for network in compiled.model.children():
+            network.compile()
+        batch = to_float(real[:eager.config.batch_size])
+        labels = torch.arange(len(batch)) % 3
+
+        def timed(task: Task) -> Callable[[], None]:
+            def work() -> None:
+                with mixed_precision(torch.device("cpu"), task.mixed_precision):
+                    for index in range(4):
+                        task.step(batch, labels, index)  # noqa: B023
+            return work
+
+        started = time.perf_counter()
+        timed(compiled)()
+        warmup = time.perf_counter() - started
+        eager_seconds, compiled_seconds = interleaved_median_seconds(timed(eager), timed(compiled), repeats)
+        rows.append({"variant": f"{name} step, compiled ({compiled_seconds / eager_seconds:.2f}x the eager time; "
+                                f"first 4 steps {warmup:.0f} s)", "img/s": round(4 * len(batch) / compiled_seconds)})
+        rows.append({"variant": f"{name} step, eager", "img/s": round(4 * len(batch) / eager_seconds)})
+        print(format_table(rows[-2:]), flush=True)
+    return rows
+
+
 def optimizer_rows(repeats: int) -> list[dict]:
     """Adam's update for the GAN's parameters: the default multi-tensor version against the fused kernel."""
     gan, rows = GAN(GANConfig()), []
@@ -386,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default="checkpoints/gan.pt")
     parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
-    parser.add_argument("--only", choices=("training", "variants", "data", "prior", "precision"),
+    parser.add_argument("--only", choices=("training", "variants", "data", "prior", "precision", "compile"),
                         help="time one section alone")
     args = parser.parse_args(argv)
     if args.threads:
@@ -416,6 +446,8 @@ def main(argv: list[str] | None = None) -> None:
         variants += prior_shape_rows(real.images, args.repeats)
     if wanted("precision"):
         variants += precision_rows(real.images, args.repeats)
+    if wanted("compile"):
+        variants += compile_rows(real.images, args.repeats)
     if variants:
         result["variants"] = variants
         print(format_table(variants))
