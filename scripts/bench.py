@@ -290,18 +290,24 @@ PRIOR_SHAPES = {"4x128 (adopted)": ({}, VQVAE), "3x128": ({"prior_layers": 3}, V
                 "16x16 grid, 4x64, dropout on attention's output": ({"prior_width": 64}, FineGridVQVAE)}
 
 
+def four_steps(task: Task, batch: torch.Tensor, labels: torch.Tensor | None,
+               bfloat16: bool | None = None) -> Callable[[], None]:
+    """Work of four training steps of `task` on one batch: under bfloat16 autocast where the task would use it, or
+    as `bfloat16` forces."""
+    def work() -> None:
+        enabled = task.mixed_precision and fast_bfloat16(torch.device("cpu")) if bfloat16 is None else bfloat16
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            for index in range(4):
+                task.step(batch, labels, index)
+    return work
+
+
 def prior_shape_rows(real: torch.Tensor, repeats: int) -> list[dict]:
     """Images per second of the prior's step at each shape of `PRIOR_SHAPES`, timed in alternation with the
     adopted one (its time over theirs: how much of the prior's stage a shape would save or add)."""
     def timed(settings: dict, build: Callable[[VQVAEConfig], VQVAE] = VQVAE) -> Callable[[], None]:
         config = VQVAEConfig(**settings)
-        task, batch = prior_task(config, build(config)), to_float(real[:config.batch_size])
-
-        def work() -> None:
-            with mixed_precision(torch.device("cpu"), config.mixed_precision):
-                for index in range(4):
-                    task.step(batch, None, index)
-        return work
+        return four_steps(prior_task(config, build(config)), to_float(real[:config.batch_size]), None)
 
     adopted, rows = timed({}), []
     for name, (settings, build) in PRIOR_SHAPES.items():
@@ -319,15 +325,8 @@ def precision_rows(real: torch.Tensor, repeats: int) -> list[dict]:
         task = make_task()
         batch = to_float(real[:task.config.batch_size])
         labels = torch.arange(len(batch)) % 3
-
-        def timed(bfloat16: bool) -> Callable[[], None]:
-            def work() -> None:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
-                    for index in range(4):
-                        task.step(batch, labels, index)  # noqa: B023
-            return work
-
-        float32, bfloat16 = interleaved_median_seconds(timed(False), timed(True), repeats)
+        float32, bfloat16 = interleaved_median_seconds(four_steps(task, batch, labels, bfloat16=False),
+                                                       four_steps(task, batch, labels, bfloat16=True), repeats)
         rows.append({"variant": f"{name} step, bfloat16 autocast ({bfloat16 / float32:.2f}x the float32 time)",
                      "img/s": round(4 * len(batch) / bfloat16)})
         rows.append({"variant": f"{name} step, float32", "img/s": round(4 * len(batch) / float32)})
@@ -344,18 +343,11 @@ def compile_rows(real: torch.Tensor, repeats: int) -> list[dict]:
             network.compile()
         batch = to_float(real[:eager.config.batch_size])
         labels = torch.arange(len(batch)) % 3
-
-        def timed(task: Task) -> Callable[[], None]:
-            def work() -> None:
-                with mixed_precision(torch.device("cpu"), task.mixed_precision):
-                    for index in range(4):
-                        task.step(batch, labels, index)  # noqa: B023
-            return work
-
         started = time.perf_counter()
-        timed(compiled)()
+        four_steps(compiled, batch, labels)()
         warmup = time.perf_counter() - started
-        eager_seconds, compiled_seconds = interleaved_median_seconds(timed(eager), timed(compiled), repeats)
+        eager_seconds, compiled_seconds = interleaved_median_seconds(four_steps(eager, batch, labels),
+                                                                     four_steps(compiled, batch, labels), repeats)
         rows.append({"variant": f"{name} step, compiled ({compiled_seconds / eager_seconds:.2f}x the eager time; "
                                 f"first 4 steps {warmup:.0f} s)", "img/s": round(4 * len(batch) / compiled_seconds)})
         rows.append({"variant": f"{name} step, eager", "img/s": round(4 * len(batch) / eager_seconds)})
