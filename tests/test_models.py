@@ -178,6 +178,9 @@ def test_cpu_facts_name_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
     runtime.cpu_facts.cache_clear()
     try:
         assert runtime.cpu_facts() == {"cpu": "Some CPU 9000", "amx": False, "avx512_bf16": True}
+        with pytest.raises(TypeError):
+            runtime.cpu_facts()["amx"] = True     # the cached facts are shared by every caller
+        assert runtime.cpu_facts()["amx"] is False
     finally:
         runtime.cpu_facts.cache_clear()
 
