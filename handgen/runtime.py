@@ -61,8 +61,9 @@ def fast_bfloat16(device: torch.device) -> bool:
 
 @functools.cache
 def cpu_facts() -> Mapping[str, object]:
-    """The CPU's model name and its bfloat16 units, from /proc/cpuinfo (Linux; empty elsewhere): figures are
-    recorded with the machine they came from, since AMX, AVX-512 BF16 and plain AVX2 CPUs train at different speeds.
+    """The CPU's model name, its widest vector unit and its bfloat16 units, from /proc/cpuinfo (Linux; empty
+    elsewhere): figures are recorded with the machine they came from, since AMX, AVX-512 BF16 and plain AVX2 CPUs
+    train at different speeds, and one model name can cover both of the last two.
     Read once and read-only, so no caller can change what the next one sees."""
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -71,8 +72,8 @@ def cpu_facts() -> Mapping[str, object]:
     fields = {key.strip(): value.strip() for key, value in
               (line.split(":", 1) for line in text.splitlines() if ":" in line)}
     flags = fields.get("flags", "").split()
-    return types.MappingProxyType({"cpu": fields.get("model name", ""), "amx": "amx_bf16" in flags,
-                                   "avx512_bf16": "avx512_bf16" in flags})
+    return types.MappingProxyType({"cpu": fields.get("model name", ""), "avx512": "avx512f" in flags,
+                                   "amx": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags})
 
 
 def _cpu_has_native_bfloat16() -> bool:

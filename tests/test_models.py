@@ -170,17 +170,22 @@ def test_bfloat16_on_cpu_only_with_native_units(monkeypatch, tmp_path, flags, ca
         runtime.cpu_facts.cache_clear()
 
 
-def test_cpu_facts_name_the_model_and_its_bfloat16_units(monkeypatch, tmp_path):
+@pytest.mark.parametrize("flags, vector_units", [
+    ("fpu avx2 avx512f avx512_bf16", {"avx512": True, "amx": False, "avx512_bf16": True}),
+    ("fpu avx2 avx512f amx_bf16 avx512_bf16", {"avx512": True, "amx": True, "avx512_bf16": True}),
+    ("fpu avx2", {"avx512": False, "amx": False, "avx512_bf16": False}),   # a plain CPU
+])
+def test_cpu_facts_name_the_model_and_its_vector_units(monkeypatch, tmp_path, flags, vector_units):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor : 0\nmodel name : Some CPU 9000\nflags : fpu avx2 avx512f avx512_bf16\n")
+    cpuinfo.write_text(f"processor : 0\nmodel name : Some CPU 9000\nflags : {flags}\n")
     real_path = runtime.Path
     monkeypatch.setattr(runtime, "Path", lambda p: cpuinfo if p == "/proc/cpuinfo" else real_path(p))
     runtime.cpu_facts.cache_clear()
     try:
-        assert runtime.cpu_facts() == {"cpu": "Some CPU 9000", "amx": False, "avx512_bf16": True}
+        assert runtime.cpu_facts() == {"cpu": "Some CPU 9000", **vector_units}
         with pytest.raises(TypeError):
             runtime.cpu_facts()["amx"] = True     # the cached facts are shared by every caller
-        assert runtime.cpu_facts()["amx"] is False
+        assert runtime.cpu_facts()["amx"] is vector_units["amx"]
     finally:
         runtime.cpu_facts.cache_clear()
 
