@@ -19,9 +19,21 @@ lock:  # rewrite requirements.lock from a fresh virtual environment (torch's CPU
 	{ sed -n '1,2p' $(LOCK); $(LOCK_ENV)/bin/pip freeze --exclude-editable | grep -v '^handgen'; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK) && rm -rf $(LOCK_ENV)
 
+# Two lanes side by side, each on half the cores: the VAE then the detector's generator zoo, and the GAN. Small
+# networks use a second thread poorly, so on 2 cores this beats one job after another (docs/EXPERIMENTS.md, "make run,
+# timed"). The GAN's progress is shown; the other lane's is appended to its log, whose last lines are printed when it
+# ends. Interrupted, every job resumes from its checkpoint or cache.
+HALF_THREADS ?= $(shell $(PYTHON) -c "import os; print(max(1, (os.cpu_count() or 2) // 2))")
+
 generators:
-	$(PYTHON) -m handgen train-vqvae --checkpoint $(RUNS)/vae.pt
-	$(PYTHON) -m handgen train-gan --checkpoint $(RUNS)/gan.pt
+	@mkdir -p $(RUNS)
+	@echo "VAE, then the generator zoo: training in the background, log in $(RUNS)/vae.log"
+	{ $(PYTHON) -m handgen train-vqvae --checkpoint $(RUNS)/vae.pt --threads $(HALF_THREADS) && \
+	  $(PYTHON) -m handgen zoo --zoo-cache $(RUNS)/zoo.pt --threads $(HALF_THREADS); } >> $(RUNS)/vae.log 2>&1 & lane=$$!; \
+	$(PYTHON) -m handgen train-gan --checkpoint $(RUNS)/gan.pt --threads $(HALF_THREADS) || { pkill -P $$lane; exit 1; }; \
+	echo "GAN done; waiting for the VAE and the zoo ($(RUNS)/vae.log)"; wait $$lane; status=$$?; \
+	tr '\r' '\n' < $(RUNS)/vae.log | grep -v '|' | tail -n 3; \
+	[ $$status -eq 0 ] || { echo "VAE or zoo failed (exit $$status): $(RUNS)/vae.log"; exit $$status; }
 
 samples:
 	$(PYTHON) -m handgen sample --checkpoint $(RUNS)/vae.pt --out VAE_hands --n 300

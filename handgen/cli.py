@@ -1,4 +1,6 @@
-"""Command line: `python -m handgen {train-vae,train-gan,sample,train-detector,crossval,classify,evaluate,tune} ...`.
+"""Command line: `python -m handgen COMMAND ...`, one command per step of the job.
+
+Commands: train-vqvae, train-vae, train-gan, sample, zoo, train-detector, crossval, classify, evaluate, tune.
 
 Model flags are generated from the config dataclasses, so a flag, a config field and a JSON key share one name
 (`--latent-dim` <-> `latent_dim`) and the defaults are the tuned ones. Every command checks its arguments (exit 2)
@@ -30,6 +32,7 @@ from .detection import (
     DataRecipe,
     classify_images,
     detector_sources,
+    generator_zoo,
     load_detector,
     write_predictions_csv,
 )
@@ -112,6 +115,7 @@ def run_train_generator(args: argparse.Namespace) -> None:
     family = FAMILIES[args.family]
     config = config_from_args(family.config, args)
     device = device_from_args(args)
+    torch.set_num_threads(args.threads)
     check_output(args.checkpoint, "checkpoint")
     train, holdout = real_hands_split(args.data)
     print(f"{train.folder}: {len(train) + len(holdout)} images, {len(train)} for training, {len(holdout)} held out "
@@ -144,6 +148,14 @@ def run_train_detector(args: argparse.Namespace) -> None:
     print(f"detector trained for {len(history)} epochs; validation accuracy {final['val_accuracy']:.4f}, recall "
           + ", ".join(f"{name} {final[f'val_recall_{name}']:.3f}" for name in LABELS.values())
           + f"; checkpoint {args.checkpoint}")
+
+
+def run_zoo(args: argparse.Namespace) -> None:
+    check_output(args.zoo_cache, "zoo cache")
+    torch.set_num_threads(args.threads)
+    train, _ = real_hands_split()
+    zoo = generator_zoo(train.images, args.zoo_cache, progress=True)
+    print(f"generator zoo: {len(zoo)} samples of {len(set(zoo.sources))} snapshots; cache {args.zoo_cache}")
 
 
 def run_crossval(args: argparse.Namespace) -> None:
@@ -215,6 +227,12 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
 positive_int = bounded_int(1, 2**31 - 1)
 
 
+def add_threads_flag(parser: argparse.ArgumentParser, use: str) -> None:
+    """`--threads`: the CPU threads torch uses (default: all it found)."""
+    parser.add_argument("--threads", type=bounded_int(1, 256), default=torch.get_num_threads(),
+                        help=f"CPU threads ({use})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m handgen", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -225,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--checkpoint", default=str(RUNS / f"{family}.pt"),
                          help="saved every epoch; resumed if present")
         sub.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+        add_threads_flag(sub, "1 trains the VAE and the GAN side by side on 2 cores, as `make run` does")
         add_config_flags(sub, FAMILIES[family].config)
         sub.set_defaults(run=run_train_generator, family=family)
     sub = commands.add_parser("sample", help="write n generated JPEGs from a checkpoint into a folder")
@@ -243,14 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(sub, DetectorConfig)
     sub.set_defaults(run=run_train_detector)
 
+    sub = commands.add_parser("zoo", help="train the detector's generator zoo into its cache (train-detector uses it)")
+    sub.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="where its samples are kept")
+    add_threads_flag(sub, "1 builds it beside a generator's training on 2 cores, as `make run` does")
+    sub.set_defaults(run=run_zoo)
+
     sub = commands.add_parser("crossval", help="one fold of the detector's cross-validation on the students' fakes")
     sub.add_argument("--fold", type=int, required=True, choices=range(PROVIDED_FOLDS))
     sub.add_argument("--scheme", choices=SCHEMES, default="seen models",
                      help="'seen models': a share of each student model held out; 'unseen models': whole models")
     sub.add_argument("--checkpoint", help="keep the fold's model here (resumed if present)")
     sub.add_argument("--json", default=str(RESULTS / "detector_cv.jsonl"), help="out-of-fold rows are appended here")
-    sub.add_argument("--threads", type=bounded_int(1, 256), default=torch.get_num_threads(),
-                     help="CPU threads (1 runs two folds side by side on 2 cores)")
+    add_threads_flag(sub, "1 runs two folds side by side on 2 cores")
     add_detector_data_flags(sub, skip=FOLD_FIELDS)
     add_config_flags(sub, DetectorConfig)
     sub.set_defaults(run=run_crossval)
@@ -282,8 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a SQLite file or a database URL; several workers may share one study")
     sub.add_argument("--worker", type=bounded_int(0, 1000), default=0,
                      help="seeds this worker's sampler (give each its own)")
-    sub.add_argument("--threads", type=bounded_int(1, 256), default=torch.get_num_threads(),
-                     help="CPU threads (1 runs two workers side by side on 2 cores)")
+    add_threads_flag(sub, "1 runs two workers side by side on 2 cores")
     sub.add_argument("--zoo-cache", default=str(ZOO_CACHE), help="detector: samples of the generator zoo")
     sub.add_argument("--autoencoder", help="vae: the VQ-VAE whose prior is searched (default: checkpoints/vae.pt)")
     sub.set_defaults(run=run_tune)

@@ -168,12 +168,19 @@ def detector_sources(zoo_cache: str | os.PathLike | None = ZOO_CACHE,
     hand is. Quick mode: 1024 real hands and a one-epoch zoo, for a smoke run."""
     train, holdout = real_hands_split()
     real = train.images[:1024] if quick else train.images
-    members = tuple(member.quick() for member in DEFAULT_ZOO) if quick else DEFAULT_ZOO
-    zoo = cached_zoo_samples(real, None if quick else zoo_cache, members, 100 if quick else 300)
+    zoo = generator_zoo(real, zoo_cache, quick)
     own = own_generator_samples([p for p in own_checkpoints if Path(p).is_file()], n=200 if quick else 1000)
     generated = LabelledSet.concat([zoo, own])
     generated = LabelledSet(jpeg_round_trip(generated.images), generated.labels, generated.sources, generated.models)
     return DetectorSources(real, holdout.images, provided_examples(), generated)
+
+
+def generator_zoo(real: torch.Tensor, zoo_cache: str | os.PathLike | None = ZOO_CACHE, quick: bool = False,
+                  progress: bool = False) -> LabelledSet:
+    """The zoo's samples, trained on `real` hands or read from `zoo_cache` (quick mode: one epoch, not cached).
+    `python -m handgen zoo` fills the cache ahead of the detector, beside a generator's training."""
+    members = tuple(member.quick() for member in DEFAULT_ZOO) if quick else DEFAULT_ZOO
+    return cached_zoo_samples(real, None if quick else zoo_cache, members, 100 if quick else 300, progress=progress)
 
 
 def load_detector(path: str | os.PathLike, device: torch.device | str | None = None) -> Detector:

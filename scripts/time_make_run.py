@@ -2,7 +2,8 @@
 
 `make run` is what a user runs; this is how long it takes them, install included. The clone is of this repository's
 HEAD, so uncommitted changes are not timed. Every line the run prints is kept, timestamped, in the log; each stage's
-seconds (install, VAE, GAN, samples, detector, CSV) run from the line where make starts its command to the next.
+seconds (install, generators: the VAE and the GAN side by side, samples, detector, CSV) run from the line where
+make starts its command to the next.
 
     python scripts/time_make_run.py --plain-cpu    # caps the CPU at AVX2: no AMX, no AVX-512, float32 training
 """
@@ -23,8 +24,8 @@ from pathlib import Path
 from handgen import append_rows, cpu_facts, find_folder
 
 # The first words of the commands `make run` starts (Makefile), each naming the stage it opens.
-STAGES = {"-m handgen train-vqvae": "VAE", "-m handgen train-gan": "GAN", "-m handgen sample": "samples",
-          "-m handgen train-detector": "detector", "-m handgen classify": "CSV"}
+STAGES = {"-m handgen train-vqvae": "generators", "-m handgen zoo": "generators", "-m handgen train-gan": "generators",
+          "-m handgen sample": "samples", "-m handgen train-detector": "detector", "-m handgen classify": "CSV"}
 # What torch, oneDNN and MKL read to stay below a capability; the same caps `runtime.fast_bfloat16` honours.
 PLAIN_CPU = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
@@ -39,7 +40,7 @@ def stage_seconds(marks: list[tuple[float, str]], start: float, end: float) -> d
 
 def stage_of(line: str) -> str | None:
     """The stage a line of make's output opens, if it is the echo of one of the commands in `STAGES`."""
-    words = line.split()
+    words = line.lstrip("{( ").split()  # a command may open a group of commands
     if not words or not Path(words[0]).name.startswith("python"):
         return None
     return next((name for command, name in STAGES.items() if command in line), None)

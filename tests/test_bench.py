@@ -32,8 +32,9 @@ def test_flop_count_follows_the_layer_shapes():
 def test_make_run_timer_reads_stages_from_makes_echoed_commands(tmp_path):
     from time_make_run import run_logged, stage_of, stage_seconds
 
-    assert stage_of("/tmp/x/venv/bin/python -m handgen train-vqvae --checkpoint runs/vae.pt") == "VAE"
+    assert stage_of("/tmp/x/venv/bin/python -m handgen train-vqvae --checkpoint runs/vae.pt") == "generators"
     assert stage_of("python3 -m handgen sample --checkpoint runs/gan.pt --out GAN_hands --n 300") == "samples"
+    assert stage_of("{ python -m handgen train-vqvae --threads 1 && \\") == "generators"  # a group of commands
     assert stage_of("epoch 3/70: the last python -m handgen classify") is None  # not make's echo of a command
     marks = [(10.0, "VAE"), (20.0, "GAN"), (30.0, "samples"), (31.0, "samples"), (33.0, "detector")]
     assert stage_seconds(marks, 0.0, 50.0) == {"install": 10.0, "VAE": 10.0, "GAN": 10.0, "samples": 3.0,
@@ -43,7 +44,7 @@ def test_make_run_timer_reads_stages_from_makes_echoed_commands(tmp_path):
     lines = (tmp_path / "log").read_text().splitlines()
     assert code == 3 and [line.split(" ", 1)[1] for line in lines] == [
         "one", "two", "python -m handgen train-gan --epochs 1"]
-    assert [stage for _, stage in marks] == ["GAN"]
+    assert [stage for _, stage in marks] == ["generators"]
 
 
 def test_prior_task_trains_the_prior_alone():

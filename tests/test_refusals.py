@@ -98,6 +98,15 @@ def test_a_vae_checkpoint_is_never_taken_for_the_zoo_cache(tmp_path, vae_checkpo
     assert time.perf_counter() - started < 30  # refused before any zoo member trained
 
 
+def test_the_zoo_command_refuses_a_checkpoint_as_its_cache(vae_checkpoint, capsys):
+    before = vae_checkpoint.read_bytes()
+    started = time.perf_counter()
+    assert main(["zoo", "--zoo-cache", str(vae_checkpoint), "--threads", "1"]) == 1
+    assert "not a zoo cache" in one_line_error(capsys)
+    assert vae_checkpoint.read_bytes() == before
+    assert time.perf_counter() - started < 30  # refused before any zoo member trained
+
+
 @pytest.mark.parametrize("content", [b"junk", b"", b"PK\x03\x04 a truncated zip"])
 def test_a_zoo_cache_that_is_not_one_is_refused_or_replaced_only_when_empty(tmp_path, content, capsys):
     cache = tmp_path / "zoo.pt"
