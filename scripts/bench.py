@@ -10,7 +10,8 @@ and the conclusions are read from ratios between rows measured side by side, nev
   `__getitem__`, through a `DataLoader`);
 * each step's floating-point work (counted from the layer shapes by `torch.utils.flop_counter`) per second,
   against the machine's ceiling measured in the same run (a large convolution and a large matrix product);
-* what might move the speed: channels-last layout, thread count, batch size of inference, fused Adam;
+* what might move the speed: channels-last layout, thread count, batch size of inference, fused Adam, the
+  detector's JPEG re-saving;
 * the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples;
 * the code prior's step at other shapes than the adopted one (what a cheaper prior would save), with its attention
   dropout moved to the output, and over the 16x16 grid of `scripts/fine_grid.py`.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import resource
 import statistics
 import subprocess
@@ -355,6 +357,25 @@ def compile_rows(real: torch.Tensor, repeats: int) -> list[dict]:
     return rows
 
 
+def detector_augmentation_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """The detector's step with and without its augmentation's JPEG re-saving (every image, on the CPU through
+    Pillow), on all threads and on one: how much of the step is the re-saving, which a second thread cannot share."""
+    rows = []
+    threads = torch.get_num_threads()
+    for reencode in (DetectorConfig().reencode, 0.0):
+        config = dataclasses.replace(DetectorConfig(), reencode=reencode)
+        for count in (threads, 1):
+            task = detector_task(Detector(config), config, 1000, "cpu")
+            batch = to_float(real[:config.batch_size])
+            labels = torch.arange(len(batch)) % 3
+            torch.set_num_threads(count)
+            seconds = median_seconds(lambda: task.step(batch, labels, 10), repeats * 4, warmup=3)  # noqa: B023
+            rows.append({"variant": f"detector step, re-saved share {reencode}, {count} thread(s)",
+                         "img/s": round(len(batch) / seconds)})
+    torch.set_num_threads(threads)
+    return rows
+
+
 def optimizer_rows(repeats: int) -> list[dict]:
     """Adam's update for the GAN's parameters: the default multi-tensor version against the fused kernel."""
     gan, rows = GAN(GANConfig()), []
@@ -431,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
     variants = []
     if wanted("variants"):
         variants += gan_step_rows(real.images, args.repeats) + training_variant_rows(real.images, args.repeats)
-        variants += optimizer_rows(args.repeats)
+        variants += detector_augmentation_rows(real.images, args.repeats) + optimizer_rows(args.repeats)
         if Path(args.detector).is_file():
             variants += inference_layout_rows(load_model(args.detector, "cpu")[0], real.images[:2048], args.repeats)
     if wanted("prior"):

@@ -59,3 +59,14 @@ def test_prior_task_trains_the_prior_alone():
     assert set(logs) == {"prior_nll"}
     changed = {name for name, p in task.model.named_parameters() if not torch.equal(p, before[name])}
     assert changed and all(name.startswith("prior.") for name in changed)
+
+
+def test_detector_augmentation_rows_time_the_step_with_and_without_re_saving():
+    from bench import detector_augmentation_rows
+
+    threads = torch.get_num_threads()
+    rows = detector_augmentation_rows(torch.randint(0, 256, (128, 1, 32, 32), dtype=torch.uint8), repeats=1)
+    assert [row["variant"] for row in rows] == [
+        f"detector step, re-saved share 1.0, {threads} thread(s)", "detector step, re-saved share 1.0, 1 thread(s)",
+        f"detector step, re-saved share 0.0, {threads} thread(s)", "detector step, re-saved share 0.0, 1 thread(s)"]
+    assert all(row["img/s"] > 0 for row in rows) and torch.get_num_threads() == threads  # threads restored
