@@ -302,8 +302,14 @@ def gan_task(gan: GAN, config: GANConfig, device: torch.device | str | None = No
 
 @torch.no_grad()
 def mean_score(gan: GAN, images: torch.Tensor) -> float:
-    """D's mean score (a logit) on uint8 images (N, 1, 32, 32), without augmentation."""
-    return float(torch.cat([gan.discriminator(to_float(chunk)) for chunk in images.split(500)]).mean())
+    """D's mean score (a logit) on uint8 images (N, 1, 32, 32), without augmentation. In eval mode: a training-mode
+    forward advances spectral norm's power iteration, so the monitor would change the run it monitors."""
+    was_training = gan.discriminator.training
+    gan.discriminator.eval()
+    try:
+        return float(torch.cat([gan.discriminator(to_float(chunk)) for chunk in images.split(500)]).mean())
+    finally:
+        gan.discriminator.train(was_training)
 
 
 def detector_task(model: Detector, config: DetectorConfig, steps_total: int,

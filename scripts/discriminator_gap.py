@@ -11,14 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from handgen import GAN, append_rows, format_table, generate, jpeg_round_trip, load_model, real_hands_split, to_float
-
-
-@torch.no_grad()
-def mean_score(gan: GAN, images: torch.Tensor) -> float:
-    return float(gan.discriminator(to_float(images)).mean())
+from handgen import append_rows, format_table, generate, jpeg_round_trip, load_model, mean_score, real_hands_split
 
 
 def main() -> None:

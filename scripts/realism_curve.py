@@ -2,7 +2,8 @@
 
 Every `--every` epochs: the judge's fool rate on 1000 samples (for a GAN, of the EMA generator and of the raw one),
 pixel FID/KID of 500 samples, the cumulative training seconds and images seen; at the epochs of `--two-sample-at`,
-the two-sample test on 2000 samples too. The run checkpoints every epoch and resumes.
+the two-sample test on 2000 samples too; at those of `--keep-at`, a copy of the checkpoint (`<name>-epoch<N>.pt`) for
+`python -m handgen evaluate`. The run checkpoints every epoch and resumes.
 
     python scripts/realism_curve.py gan --name "deep D" --set discriminator=deep --epochs 60 --every 5 --threads 1
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -71,6 +73,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--two-sample-at", type=int, nargs="*", default=[], help="epochs that get the two-sample test")
+    parser.add_argument("--keep-at", type=int, nargs="*", default=[], help="epochs whose checkpoint is kept")
     parser.add_argument("--train-size", type=int, help="train on this many of the training hands (a seeded draw)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--runs", default="runs/curves")
@@ -97,6 +100,8 @@ def main() -> None:
 
     def score(epoch: int, logs: dict[str, float]) -> None:
         seconds[0] += logs["seconds"]
+        if epoch + 1 in args.keep_at:  # `fit` has written this epoch's checkpoint before its callbacks
+            shutil.copyfile(checkpoint, checkpoint.with_name(f"{checkpoint.stem}-epoch{epoch + 1}.pt"))
         last = epoch + 1 == total
         if (epoch + 1) % args.every and not last:
             return

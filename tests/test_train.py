@@ -32,6 +32,15 @@ def test_gan_trains_with_finite_losses_and_logs_each_epoch():
     assert {"loss_discriminator", "loss_generator"} <= set(history[0])
 
 
+def test_held_out_monitoring_leaves_the_gan_trajectory_alone():
+    watched, unwatched = GAN(GAN_CONFIG), GAN(GAN_CONFIG)
+    history = train_gan(watched, IMAGES[16:], GAN_CONFIG, validation=IMAGES[:16], progress=False)
+    train_gan(unwatched, IMAGES[16:], GAN_CONFIG, progress=False)
+    assert "score_held_out_hands" in history[-1]
+    for (name, mine), theirs in zip(watched.state_dict().items(), unwatched.state_dict().values()):
+        assert torch.equal(mine, theirs), name
+
+
 @pytest.mark.parametrize("family", ["vae", "gan"])
 def test_resume_continues_exactly(tmp_path, family):
     make, config, train = {
