@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import resource
 import statistics
 import subprocess
@@ -63,6 +64,7 @@ from handgen import (
     format_table,
     gan_task,
     generator_loss,
+    jpeg_round_trip,
     list_image_files,
     load_folder,
     load_model,
@@ -73,6 +75,7 @@ from handgen import (
     train_one_epoch,
     vqvae_task,
 )
+from handgen.train import REENCODE_QUALITIES
 
 
 def median_seconds(work: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -411,6 +414,26 @@ def data_path_rows(repeats: int, detector_checkpoint: str, generator_checkpoint:
     return [{"task": row["task"], "seconds": round(row["seconds"], 3)} for row in rows]
 
 
+def jpeg_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """`jpeg_round_trip` of batches of 128 (strips of images, one file per quality) against one call, so one file,
+    per image: at the data's quality and at the detector's re-saving qualities (drawn per image)."""
+    images = real[:1024]
+    drawn = torch.randint(REENCODE_QUALITIES[0], REENCODE_QUALITIES[1] + 1, (len(images),),
+                          generator=torch.Generator().manual_seed(0)).tolist()
+    rows = []
+    for name, qualities in (("quality 75", [75] * len(images)), ("qualities 60-100 drawn per image", drawn)):
+        for way, size in (("one file per image", 1), ("batches of 128, in strips", 128)):
+            work = functools.partial(_round_trips, images, qualities, size)
+            rows.append({"task": f"JPEG round trip of {len(images)} hands, {name}, {way}",
+                         "seconds": round(median_seconds(work, repeats), 3)})
+    return rows
+
+
+def _round_trips(images: torch.Tensor, qualities: list[int], batch: int) -> None:
+    for start in range(0, len(images), batch):
+        jpeg_round_trip(images[start:start + batch], qualities[start:start + batch])
+
+
 def make_run_row() -> dict:
     """Wall time and peak resident memory of `make run` (the largest of its processes; they run one by one)."""
     started = time.perf_counter()
@@ -465,7 +488,8 @@ def main(argv: list[str] | None = None) -> None:
         result["variants"] = variants
         print(format_table(variants))
     if wanted("data"):
-        result["data_path"] = data_path_rows(args.repeats, args.detector, args.generator)
+        result["data_path"] = data_path_rows(args.repeats, args.detector, args.generator) + jpeg_rows(real.images,
+                                                                                                   args.repeats)
         print(format_table(result["data_path"]))
     if args.make_run:
         result["make_run"] = make_run_row()

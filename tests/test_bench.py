@@ -70,3 +70,13 @@ def test_detector_augmentation_rows_time_the_step_with_and_without_re_saving():
         f"detector step, re-saved share 1.0, {threads} thread(s)", "detector step, re-saved share 1.0, 1 thread(s)",
         f"detector step, re-saved share 0.0, {threads} thread(s)", "detector step, re-saved share 0.0, 1 thread(s)"]
     assert all(row["img/s"] > 0 for row in rows) and torch.get_num_threads() == threads  # threads restored
+
+
+def test_jpeg_rows_time_one_file_per_image_against_strips():
+    from bench import jpeg_rows
+
+    rows = jpeg_rows(torch.randint(0, 256, (256, 1, 32, 32), dtype=torch.uint8), repeats=1)
+    assert [row["task"] for row in rows] == [
+        f"JPEG round trip of 256 hands, {name}, {way}" for name in ("quality 75", "qualities 60-100 drawn per image")
+        for way in ("one file per image", "batches of 128, in strips")]
+    assert all(row["seconds"] > 0 for row in rows)

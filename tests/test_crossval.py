@@ -84,6 +84,19 @@ def test_jpeg_round_trip_compresses_like_the_data():
     assert jpeg_round_trip(images[:0]).shape == (0, 1, 32, 32)
 
 
+@pytest.mark.parametrize("size", [(32, 32), (24, 32), (32, 12)])
+def test_jpeg_round_trip_of_a_batch_is_each_image_saved_alone(size):
+    """The batch is saved as strips of images side by side; the pixels must be those of one file per image."""
+    images = torch.cat([torch.from_numpy(synthetic_hands(6)[:, None]),
+                        torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)])[..., :size[0], :size[1]]
+    qualities = [60, 75, 100, 75, 90, 60] * 2
+    alone = torch.cat([jpeg_round_trip(image[None], quality) for image, quality in zip(images, qualities)])
+    assert torch.equal(jpeg_round_trip(images, qualities), alone)
+    assert torch.equal(jpeg_round_trip(images, 75), torch.cat([jpeg_round_trip(image[None], 75) for image in images]))
+    with pytest.raises(ValueError, match="qualities"):
+        jpeg_round_trip(images, qualities[:3])
+
+
 def _synthetic_sources(models: int = 24, per_model: int = 4) -> DetectorSources:
     """Real blobs; 'VAE' fakes dimmed, 'GAN' fakes noisy, each made by one of `models` models per family."""
     real = torch.from_numpy(synthetic_hands(240, seed=0)[:, None])
