@@ -12,14 +12,17 @@ and the conclusions are read from ratios between rows measured side by side, nev
   against the machine's ceiling measured in the same run (a large convolution and a large matrix product);
 * what might move the speed: channels-last layout, thread count, batch size of inference, fused Adam, the
   detector's JPEG re-saving;
-* the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples;
+* the data path: decoding the 8000 real hands, labelling the test hands, writing 300 samples, and the JPEG round
+  trip one file per image against strips of images;
+* `--only epoch`: what a GAN epoch does besides its steps (batch-norm recalibration, held-out scores, checkpoint),
+  against its steps, on the thread count given;
 * the code prior's step at other shapes than the adopted one (what a cheaper prior would save), with its attention
   dropout moved to the output, and over the 16x16 grid of `scripts/fine_grid.py`.
 
 * bfloat16 autocast against float32 for each family's step (does this CPU's bfloat16 hardware pay?);
 * each family's step with its networks compiled by `torch.compile`, against eager, and the compilation's time.
 
-`--only SECTION` times one section alone (training, variants, data, prior, precision, compile).
+`--only SECTION` times one section alone (training, variants, data, epoch, prior, precision, compile).
 
 `--make-run` also runs `make run` and reports its wall time and peak memory (slow: the whole job).
 """
@@ -68,6 +71,7 @@ from handgen import (
     list_image_files,
     load_folder,
     load_model,
+    mean_score,
     mixed_precision,
     predict_proba,
     sample_to_folder,
@@ -75,6 +79,9 @@ from handgen import (
     train_one_epoch,
     vqvae_task,
 )
+from handgen.checkpoint import save_checkpoint
+from handgen.data import HOLDOUT_IMAGES
+from handgen.gan import recalibrate_batchnorm
 from handgen.train import REENCODE_QUALITIES
 
 
@@ -434,6 +441,29 @@ def _round_trips(images: torch.Tensor, qualities: list[int], batch: int) -> None
         jpeg_round_trip(images[start:start + batch], qualities[start:start + batch])
 
 
+def gan_epoch_rows(real: torch.Tensor, repeats: int) -> list[dict]:
+    """A GAN epoch's work besides its steps, timed apart: `gan_task`'s end of epoch (the EMA generator's batch-norm
+    recalibration, then D's mean score on the held-out and as many training hands) and `fit`'s checkpoint."""
+    config = GANConfig()
+    gan = GAN(config)
+    train, held_out = real[HOLDOUT_IMAGES:], real[:HOLDOUT_IMAGES]
+    task = gan_task(gan, config, "cpu", validation=held_out)
+    batch = to_float(train[:config.batch_size])
+    step = median_seconds(lambda: task.step(batch, None, 1), repeats * 4, warmup=3)
+    steps = len(train) // config.batch_size
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "gan.pt"
+        checkpoint = median_seconds(lambda: save_checkpoint(path, gan, config, epoch=1, history=[],
+                                                            optimizers=task.optimizers), repeats)
+    recalibration = median_seconds(lambda: recalibrate_batchnorm(gan.ema, seed=config.seed), repeats)
+    scores = median_seconds(lambda: (mean_score(gan, train[:len(held_out)]), mean_score(gan, held_out)), repeats)
+    rows = [(f"GAN steps of one epoch ({steps} x {config.batch_size} images)", step * steps),
+            ("GAN end of epoch: batch-norm recalibration of the EMA generator", recalibration),
+            (f"GAN end of epoch: D's mean score on {len(held_out)} held-out and as many training hands", scores),
+            ("GAN end of epoch: checkpoint", checkpoint)]
+    return [{"task": task_name, "seconds": round(seconds, 3)} for task_name, seconds in rows]
+
+
 def make_run_row() -> dict:
     """Wall time and peak resident memory of `make run` (the largest of its processes; they run one by one)."""
     started = time.perf_counter()
@@ -452,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generator", default="checkpoints/gan.pt")
     parser.add_argument("--make-run", action="store_true", help="also time `make run` end to end (slow)")
     parser.add_argument("--json", help="append the results to this JSON-lines file")
-    parser.add_argument("--only", choices=("training", "variants", "data", "prior", "precision", "compile"),
+    parser.add_argument("--only", choices=("training", "variants", "data", "epoch", "prior", "precision", "compile"),
                         help="time one section alone")
     args = parser.parse_args(argv)
     if args.threads:
@@ -491,6 +521,9 @@ def main(argv: list[str] | None = None) -> None:
         result["data_path"] = data_path_rows(args.repeats, args.detector, args.generator) + jpeg_rows(real.images,
                                                                                                    args.repeats)
         print(format_table(result["data_path"]))
+    if wanted("epoch"):
+        result["gan_epoch"] = gan_epoch_rows(real.images, args.repeats)
+        print(format_table(result["gan_epoch"]))
     if args.make_run:
         result["make_run"] = make_run_row()
         print(format_table([result["make_run"]]))

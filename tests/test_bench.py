@@ -80,3 +80,12 @@ def test_jpeg_rows_time_one_file_per_image_against_strips():
         f"JPEG round trip of 256 hands, {name}, {way}" for name in ("quality 75", "qualities 60-100 drawn per image")
         for way in ("one file per image", "batches of 128, in strips")]
     assert all(row["seconds"] > 0 for row in rows)
+
+
+def test_gan_epoch_rows_time_the_steps_and_each_end_of_epoch_task_apart():
+    from bench import gan_epoch_rows
+
+    rows = gan_epoch_rows(torch.randint(0, 256, (700, 1, 32, 32), dtype=torch.uint8), repeats=1)
+    assert rows[0]["task"] == "GAN steps of one epoch (3 x 64 images)"
+    assert [row["task"].split(":")[0] for row in rows[1:]] == ["GAN end of epoch"] * 3
+    assert all(row["seconds"] > 0 for row in rows)
