@@ -273,6 +273,9 @@ def _real_hands_split(folder: str) -> tuple[ImageSet, ImageSet]:
     return generator_split(load_folder(REAL_HANDS, folder, warn=False))
 
 
+STRIP_IMAGES = 1024  # images in one JPEG file: 32768 pixels wide, below the format's limit of 65535
+
+
 def jpeg_round_trip(images: torch.Tensor, quality: int | list[int] = JPEG_QUALITY) -> torch.Tensor:
     """uint8 images (N, 1, H, W) as they read back from grayscale JPEG files written at `quality` (one for all,
     or one per image).
@@ -282,7 +285,8 @@ def jpeg_round_trip(images: torch.Tensor, quality: int | list[int] = JPEG_QUALIT
 
     Images of one quality are saved side by side in one file (`STRIP_IMAGES` at most), which is many times faster
     than one file each and gives the same pixels: a grayscale baseline JPEG codes each 8x8 block on its own (the
-    chain of DC differences is lossless), so where W is a multiple of 8 no block straddles two images.
+    chain of DC differences is lossless), so where W is a multiple of 8 no block straddles two images; other
+    widths get one file each.
     """
     qualities = np.full(len(images), quality) if isinstance(quality, int) else np.asarray(quality)
     if len(qualities) != len(images):
@@ -298,9 +302,6 @@ def jpeg_round_trip(images: torch.Tensor, quality: int | list[int] = JPEG_QUALIT
             strip = _round_trip(np.concatenate(pixels[part], axis=1), int(value))
             trips[part] = np.stack(np.split(strip, len(part), axis=1))
     return torch.from_numpy(trips[:, None])
-
-
-STRIP_IMAGES = 1024  # images in one JPEG file: 32768 pixels wide, below the format's limit of 65535
 
 
 def _round_trip(image: np.ndarray, quality: int) -> np.ndarray:

@@ -84,9 +84,10 @@ def test_jpeg_round_trip_compresses_like_the_data():
     assert jpeg_round_trip(images[:0]).shape == (0, 1, 32, 32)
 
 
-@pytest.mark.parametrize("size", [(32, 32), (24, 32), (32, 12)])
+@pytest.mark.parametrize("size", [(32, 32), (20, 32), (32, 12)])
 def test_jpeg_round_trip_of_a_batch_is_each_image_saved_alone(size):
-    """The batch is saved as strips of images side by side; the pixels must be those of one file per image."""
+    """The batch is saved as strips of images side by side; the pixels must be those of one file per image
+    (heights off the 8x8 grid included; a width off it falls back to one file each)."""
     images = torch.cat([torch.from_numpy(synthetic_hands(6)[:, None]),
                         torch.randint(0, 256, (6, 1, 32, 32), dtype=torch.uint8)])[..., :size[0], :size[1]]
     qualities = [60, 75, 100, 75, 90, 60] * 2
