@@ -19,6 +19,7 @@ from .checkpoint import (
     CheckpointError,
     load_model,
     read_checkpoint,
+    save_checkpoint,
     strip_optimizer_state,
 )
 from .classifier import Detector, DetectorConfig, fold_batch_norms, predict_labels, predict_proba
@@ -32,6 +33,7 @@ from .crossval import (
 from .data import (
     CHANNELS,
     GAN_LABEL,
+    HOLDOUT_IMAGES,
     IMAGE_SIZE,
     LABELS,
     REAL,
@@ -66,7 +68,7 @@ from .detection import (
     resave_changes,
     write_predictions_csv,
 )
-from .gan import GAN, GANConfig, discriminator_loss, generator_loss
+from .gan import GAN, GANConfig, discriminator_loss, generator_loss, recalibrate_batchnorm
 from .metrics import confusion_matrix, copy_share, nearest_distances, per_class_recall
 from .plots import LiveLosses, plot_confusions, plot_curves, plot_study, show_grids
 from .realism import (
@@ -99,6 +101,7 @@ from .runtime import (
 )
 from .sample import generate, image_grid, sample_to_folder
 from .train import (
+    REENCODE_QUALITIES,
     Task,
     TrainingDiverged,
     detector_task,
@@ -122,20 +125,20 @@ from .vqvae import VQVAE, VQVAEConfig
 __version__ = VERSION
 __all__ = [
     "append_rows", "blurred", "build_yardstick", "CHANNELS", "CheckpointError", "CHECKPOINTS", "classify_folder",
-    "classify_images", "confusion_matrix", "copy_share", "CopyCheck", "cross_fitted_balanced_accuracy", "cpu_facts",
+    "classify_images", "confusion_matrix", "copy_share", "CopyCheck", "cpu_facts", "cross_fitted_balanced_accuracy",
     "data_summary", "DataError", "DataRecipe", "decode_image", "describe_folder", "Detector", "detector_sources",
     "detector_task", "DetectorConfig", "DetectorSources", "device_summary", "discriminator_loss", "FAMILIES",
     "fast_bfloat16", "find_folder", "fit", "fit_decision_offsets", "fit_detector", "fold_batch_norms", "fool_rate",
     "format_table", "GAN", "GAN_LABEL", "gan_task", "GANConfig", "generate", "GENERATOR_FAMILIES", "generator_loss",
-    "generator_split", "image_grid", "IMAGE_SIZE", "images_of", "ImageSet", "jpeg_round_trip", "LabelledSet", "LABELS",
-    "list_image_files", "LiveLosses", "load_detector", "load_folder", "load_model", "mean_score", "mixed_precision",
-    "nearest_distances", "offset_table", "output_root", "per_class_recall", "pick_device", "PixelStatistics",
-    "plot_confusions", "plot_curves", "plot_study", "predict_labels", "predict_proba", "provided_examples",
-    "PROVIDED_FOLDERS", "quick_mode", "read_checkpoint", "read_out_of_fold", "read_rows", "REAL", "REAL_FLOOR",
-    "REAL_HANDS", "real_hands_split", "RESAVES", "resave_changes", "RESULTS", "RUNS", "sample_to_folder", "schemes_in",
-    "seed_everything", "show_grids", "strip_optimizer_state", "Task", "to_float", "to_uint8", "train_detector",
-    "train_gan", "train_generator", "train_judge", "train_one_epoch", "train_prior", "train_vae", "train_vqvae",
-    "TrainingDiverged", "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL", "vae_task",
-    "VAEConfig", "VERSION", "VQVAE", "vqvae_task", "VQVAEConfig", "with_cpu_minutes", "write_predictions_csv",
-    "Yardstick",
+    "generator_split", "HOLDOUT_IMAGES", "image_grid", "IMAGE_SIZE", "images_of", "ImageSet", "jpeg_round_trip",
+    "LabelledSet", "LABELS", "list_image_files", "LiveLosses", "load_detector", "load_folder", "load_model",
+    "mean_score", "mixed_precision", "nearest_distances", "offset_table", "output_root", "per_class_recall",
+    "pick_device", "PixelStatistics", "plot_confusions", "plot_curves", "plot_study", "predict_labels", "predict_proba",
+    "provided_examples", "PROVIDED_FOLDERS", "quick_mode", "read_checkpoint", "read_out_of_fold", "read_rows", "REAL",
+    "REAL_FLOOR", "REAL_HANDS", "real_hands_split", "recalibrate_batchnorm", "REENCODE_QUALITIES", "resave_changes",
+    "RESAVES", "RESULTS", "RUNS", "sample_to_folder", "save_checkpoint", "schemes_in", "seed_everything", "show_grids",
+    "strip_optimizer_state", "Task", "to_float", "to_uint8", "train_detector", "train_gan", "train_generator",
+    "train_judge", "train_one_epoch", "train_prior", "train_vae", "train_vqvae", "TrainingDiverged",
+    "TWO_SAMPLE_CONFIG", "TWO_SAMPLE_SIZE", "two_sample_test", "VAE", "VAE_LABEL", "vae_task", "VAEConfig", "VERSION",
+    "VQVAE", "vqvae_task", "VQVAEConfig", "with_cpu_minutes", "write_predictions_csv", "Yardstick",
 ]

@@ -49,7 +49,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from handgen import (
     GAN,
+    HOLDOUT_IMAGES,
     REAL_HANDS,
+    REENCODE_QUALITIES,
     VQVAE,
     Detector,
     DetectorConfig,
@@ -74,15 +76,13 @@ from handgen import (
     mean_score,
     mixed_precision,
     predict_proba,
+    recalibrate_batchnorm,
     sample_to_folder,
+    save_checkpoint,
     to_float,
     train_one_epoch,
     vqvae_task,
 )
-from handgen.checkpoint import save_checkpoint
-from handgen.data import HOLDOUT_IMAGES
-from handgen.gan import recalibrate_batchnorm
-from handgen.train import REENCODE_QUALITIES
 
 
 def median_seconds(work: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
