@@ -87,5 +87,5 @@ def test_gan_epoch_rows_time_the_steps_and_each_end_of_epoch_task_apart():
 
     rows = gan_epoch_rows(torch.randint(0, 256, (700, 1, 32, 32), dtype=torch.uint8), repeats=1)
     assert rows[0]["task"] == "GAN steps of one epoch (3 x 64 images)"
-    assert [row["task"].split(":")[0] for row in rows[1:]] == ["GAN end of epoch"] * 3
+    assert [row["task"].split(",")[0] for row in rows[1:]] == ["GAN end of epoch"] * 2 + ["GAN checkpoint"]
     assert all(row["seconds"] > 0 for row in rows)
