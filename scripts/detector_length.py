@@ -1,0 +1,63 @@
+"""Does the detector need its 20 epochs? Cross-validation by whole student model at fewer epochs, beside the same
+folds at 20 trained in the same run, and beside the adopted recipe's committed folds (another machine's
+trajectory: how far two trainings of one recipe differ).
+
+A shorter detector is `make run`'s cheapest untested cut on a plain CPU (about 52 s an epoch there). The folds run
+through the CLI, one thread each, two side by side, and write to their own file so that the committed table keeps
+its recipe:
+
+    python -m handgen crossval --fold F --scheme "unseen models" --epochs E --threads 1 \
+        --json results/detector_epochs.jsonl --checkpoint runs/detector-epochs/foldF-eE.pt
+    python scripts/detector_length.py --folds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from handgen import DetectorConfig, format_table, read_out_of_fold, read_rows
+
+ADOPTED_FOLDS = "results/detector_cv.jsonl"
+LENGTH_FOLDS = "results/detector_epochs.jsonl"
+
+
+def figures(path: str, scheme: str, recipe: str, folds: list[int], source: str) -> dict:
+    """The README's detector figures of one recipe's folds, at the adopted decision offsets."""
+    result = read_out_of_fold(path, scheme, recipe=recipe).on_folds(folds)
+    offsets = DetectorConfig().decision_offsets
+    real, vae, gan = result.recalls(offsets, by_model=True)
+    return {"run": source, "recipe": recipe, "folds": " ".join(map(str, result.folds)),
+            "fakes": len(result.held_out.labels), "real hands right": round(real, 3), "VAE, by model": round(vae, 3),
+            "GAN, by model": round(gan, 3), "balanced, by image": round(result.balanced_accuracy(offsets), 3),
+            "balanced, by model": round(result.balanced_accuracy(offsets, by_model=True), 3),
+            "minutes a fold": round(sum(row["minutes"] for row in first_rows(path, scheme, recipe, folds))
+                                    / len(folds), 1)}
+
+
+def first_rows(path: str, scheme: str, recipe: str, folds: list[int]) -> list[dict]:
+    """One row of each fold's latest run of `recipe` (its minutes are the fold's)."""
+    latest = {row["fold"]: row for row in read_rows(path, scheme=scheme) if row["recipe"] == recipe
+              and row["fold"] in folds}
+    return list(latest.values())
+
+
+def recipes(path: str, scheme: str) -> list[str]:
+    """The recipes of `path`'s rows of `scheme`, in the order they first appear."""
+    return list(dict.fromkeys(row["recipe"] for row in read_rows(path, scheme=scheme)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--scheme", default="unseen models")
+    parser.add_argument("--adopted", default="defaults; generated fakes 2703ab",
+                        help="the committed table's recipe in results/detector_cv.jsonl")
+    args = parser.parse_args()
+    rows = [figures(ADOPTED_FOLDS, args.scheme, args.adopted, args.folds, "committed folds")]
+    rows += [figures(LENGTH_FOLDS, args.scheme, recipe, args.folds, "this study")
+             for recipe in recipes(LENGTH_FOLDS, args.scheme)]
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
