@@ -107,8 +107,8 @@ SUGGEST = {"vae": suggest_vae, "gan": suggest_gan}
 SUGGEST_DEFAULTS = {"vae": VQVAEConfig, "gan": GANConfig}  # what the adopted recipe of each search space is
 
 
-def searched_parameters(family: str) -> list[str]:
-    """The names a family's search space suggests (read off one suggestion of a throw-away study)."""
+def search_space(family: str) -> dict[str, optuna.distributions.BaseDistribution]:
+    """What a family's search space suggests, by name (read off one suggestion of a throw-away study)."""
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -116,14 +116,29 @@ def searched_parameters(family: str) -> list[str]:
     finally:
         optuna.logging.set_verbosity(verbosity)
     SUGGEST[family](trial)
-    return list(trial.params)
+    return trial.distributions
+
+
+def searched_parameters(family: str) -> list[str]:
+    """The names a family's search space suggests."""
+    return list(search_space(family))
+
+
+def within(distribution: optuna.distributions.BaseDistribution, value) -> bool:
+    """Whether `distribution` can suggest `value`."""
+    if isinstance(distribution, optuna.distributions.CategoricalDistribution):
+        return value in distribution.choices
+    return distribution.low <= value <= distribution.high
 
 
 def enqueue_adopted(study: optuna.Study, family: str) -> None:
-    """Make the adopted recipe (the config defaults) the study's first trial, so the search confirms or beats it."""
-    defaults = SUGGEST_DEFAULTS[family]()
-    study.enqueue_trial({name: getattr(defaults, name) for name in searched_parameters(family)},
-                        user_attrs={"adopted": True}, skip_if_exists=True)
+    """Make the adopted recipe (the config defaults) the study's first trial, so the search confirms or beats it.
+    A recipe the space cannot suggest is left out (the VQ-VAE's 3-layer prior, adopted after its study, for time):
+    widening a categorical choice would make the stored study unable to add trials."""
+    defaults, space = SUGGEST_DEFAULTS[family](), search_space(family)
+    params = {name: getattr(defaults, name) for name in space}
+    if all(within(space[name], value) for name, value in params.items()):
+        study.enqueue_trial(params, user_attrs={"adopted": True}, skip_if_exists=True)
 
 
 def report_or_prune(trial: optuna.Trial, value: float, step: int) -> None:

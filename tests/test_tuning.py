@@ -14,10 +14,13 @@ from handgen.classifier import Detector, DetectorConfig
 from handgen.data import GAN_LABEL, REAL, VAE_LABEL, LabelledSet
 from handgen.detection import DataRecipe, DetectorSources
 from handgen.files import OutputError
+from handgen.gan import GANConfig
 from handgen.train import train_vqvae
 from handgen.tuning import (
+    SUGGEST_DEFAULTS,
     StudyBudget,
     detector_objective,
+    enqueue_adopted,
     finished_trials,
     generator_objective,
     open_study,
@@ -143,3 +146,17 @@ def test_detector_objective_scores_every_validation_source(tmp_path):
     assert set(per_source) == {"real_hands held out", "provided VAE_hands", "provided GAN_hands", "zoo vae blurry"}
     assert trial.value == pytest.approx(np.mean(list(per_source.values())))
     assert {REAL, VAE_LABEL, GAN_LABEL} == set(sources.assemble(DataRecipe()).train.labels.tolist())
+
+
+def test_the_adopted_recipe_is_enqueued_only_where_its_search_space_can_suggest_it(tmp_path, monkeypatch):
+    gan = open_study("gan", tmp_path / "gan.db")
+    enqueue_adopted(gan, "gan")
+    assert [t.user_attrs.get("adopted") for t in gan.trials] == [True]
+    assert gan.trials[0].system_attrs["fixed_params"]["loss"] == GANConfig().loss
+    monkeypatch.setitem(SUGGEST_DEFAULTS, "vae", lambda: VQVAEConfig(prior_layers=3))  # not among (2, 4, 6)
+    vae = open_study("vae", tmp_path / "vae.db")
+    enqueue_adopted(vae, "vae")
+    assert vae.trials == []
+    monkeypatch.setitem(SUGGEST_DEFAULTS, "vae", lambda: VQVAEConfig(prior_layers=4))
+    enqueue_adopted(vae, "vae")
+    assert vae.trials[0].system_attrs["fixed_params"]["prior_layers"] == 4
